@@ -1,0 +1,1 @@
+"""destination_google_sheets connector (DESIGN §5)."""

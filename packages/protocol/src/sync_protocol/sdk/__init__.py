@@ -1,0 +1,24 @@
+"""What a Python connector author uses: subclass `Connector`, then call `main(MyConnector())`."""
+
+from ._cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_json_argument, main, run, validate_argument
+from ._connector import Connector, record, stream_state
+from ._redact import REDACTED, Redactor, find_secrets
+from ._writer import MessageWriter, encode_record_fast
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "REDACTED",
+    "Connector",
+    "MessageWriter",
+    "Redactor",
+    "encode_record_fast",
+    "find_secrets",
+    "load_json_argument",
+    "main",
+    "record",
+    "run",
+    "stream_state",
+    "validate_argument",
+]

@@ -1,0 +1,211 @@
+"""The command line every Python connector gets: `spec`, `check`, `discover`, `read`, `write`, `setup`, `teardown`.
+
+Exit codes: 0 done; 1 failed after writing an `error` message to stdout; 2 usage error (bad flags, unreadable or
+invalid config/catalog/state) with one line on stderr. Config is validated before the connector does any I/O.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any, NoReturn, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from .._catalog import ConfiguredCatalog
+from .._errors import UsageError
+from .._messages import (
+    CatalogMessage,
+    ConnectionStatus,
+    ConnectionStatusMessage,
+    ConnectionStatusValue,
+    Message,
+    SourceInput,
+    SourceInputMessage,
+    SpecMessage,
+    UnknownMessage,
+    error_message,
+)
+from .._ndjson import decode_message, iter_lines
+from .._state import SyncState
+from ._connector import COMMANDS, Connector
+from ._logging import logs_as_messages
+from ._redact import Redactor, find_secrets
+from ._writer import MessageWriter
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _build_parser(name: str) -> argparse.ArgumentParser:
+    parser = _Parser(prog=name, description="A sync-protocol connector: NDJSON messages on stdout.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands.add_parser("spec", help="print the connector's spec")
+    for command, needs in {
+        "check": ("config",),
+        "discover": ("config",),
+        "read": ("config", "catalog", "state"),
+        "write": ("config", "catalog"),
+        "setup": ("config", "catalog"),
+        "teardown": ("config",),
+    }.items():
+        sub = commands.add_parser(command)
+        for arg in needs:
+            sub.add_argument(f"--{arg}", required=arg != "state", help=f"{arg} as a JSON file path or inline JSON")
+    return parser
+
+
+def load_json_argument(value: str, what: str) -> Any:
+    """Inline JSON (starting with `{` or `[`) or a path to a JSON file; `UsageError` if neither works."""
+    text = value.strip()
+    if text.startswith(("{", "[")):
+        source = "inline JSON"
+        raw = text.encode()
+    else:
+        source = value
+        try:
+            raw = Path(value).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {what} file {value!r}: {exc.strerror}") from exc
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(f"{what} ({source}) is not valid JSON: {exc}") from exc
+
+
+def validate_argument(model: type[ModelT], value: Any, what: str) -> ModelT:
+    """Validate a loaded argument; the error names fields and problems but never echoes values."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or what}: {err['msg']}" for err in exc.errors()[:5]
+        )
+        raise UsageError(f"invalid {what}: {problems}") from exc
+
+
+def _stdin_inputs(stdin: IO[bytes]) -> Iterator[SourceInput]:
+    if stdin.isatty():
+        return
+    for number, line in iter_lines(stdin):
+        message = decode_message(line, number)
+        if isinstance(message, SourceInputMessage):
+            yield message.source_input
+
+
+def _stdin_messages(stdin: IO[bytes], writer: MessageWriter) -> Iterator[Message]:
+    """Messages for `write`; unknown message types are passed straight through to stdout."""
+    for number, line in iter_lines(stdin):
+        message = decode_message(line, number)
+        if isinstance(message, UnknownMessage):
+            writer.write_line(line + b"\n")
+        else:
+            yield message
+
+
+def _emit_all(writer: MessageWriter, messages: Iterable[Message]) -> None:
+    for message in messages:
+        writer.write(message)
+
+
+def _check(connector: Connector[Any], config: BaseModel, redactor: Redactor) -> ConnectionStatus:
+    try:
+        return connector.check(config)
+    except Exception as exc:
+        return ConnectionStatus(status=ConnectionStatusValue.FAILED, message=redactor.text(str(exc)))
+
+
+def _execute(
+    connector: Connector[Any], args: argparse.Namespace, config: BaseModel | None, stdin: IO[bytes],
+    writer: MessageWriter, redactor: Redactor,
+) -> None:
+    command = args.command
+    if command == "spec":
+        writer.write(SpecMessage(spec=connector.spec()))
+        return
+    assert config is not None
+    if command == "check":
+        writer.write(ConnectionStatusMessage(connection_status=_check(connector, config, redactor)))
+    elif command == "discover":
+        writer.write(CatalogMessage(catalog=connector.discover(config)))
+    elif command == "teardown":
+        _emit_all(writer, connector.teardown(config))
+    else:
+        catalog = validate_argument(ConfiguredCatalog, load_json_argument(args.catalog, "catalog"), "catalog")
+        if command == "read":
+            state = None
+            if args.state:
+                state = validate_argument(SyncState, load_json_argument(args.state, "state"), "state")
+            _emit_all(writer, connector.read(config, catalog, state, _stdin_inputs(stdin)))
+        elif command == "write":
+            _emit_all(writer, connector.write(config, catalog, _stdin_messages(stdin, writer)))
+        else:
+            _emit_all(writer, connector.setup(config, catalog))
+
+
+def run(
+    connector: Connector[Any],
+    argv: list[str],
+    *,
+    stdin: IO[bytes] | None = None,
+    stdout: IO[bytes] | None = None,
+    stderr: IO[str] | None = None,
+    prog: str | None = None,
+) -> int:
+    """Run one command of `connector` and return its exit code; streams default to the process's own."""
+    stdin = stdin if stdin is not None else sys.stdin.buffer
+    stdout = stdout if stdout is not None else sys.stdout.buffer
+    stderr = stderr if stderr is not None else sys.stderr
+    redactor = Redactor()
+    try:
+        args = _build_parser(prog or type(connector).__name__).parse_args(argv)
+        if args.command not in COMMANDS or not connector.supports(args.command):
+            raise UsageError(f"this connector does not support `{args.command}`")
+        config = None
+        if args.command != "spec":
+            raw_config = load_json_argument(args.config, "config")
+            redactor = Redactor(find_secrets(connector.config_model.model_json_schema(), raw_config))
+            config = validate_argument(connector.config_model, raw_config, "config")
+    except UsageError as exc:
+        stderr.write(f"error: {redactor.text(str(exc))}\n")
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+
+    writer = MessageWriter(stdout, redactor)
+    try:
+        with logs_as_messages(writer):
+            _execute(connector, args, config, stdin, writer, redactor)
+        writer.flush()
+        return EXIT_OK
+    except UsageError as exc:
+        writer.flush()
+        stderr.write(f"error: {redactor.text(str(exc))}\n")
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_FAILED
+    except Exception as exc:
+        try:
+            writer.write(error_message(exc))
+            writer.flush()
+        except BrokenPipeError:
+            pass
+        stderr.write(f"error: {redactor.text(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__}\n")
+        return EXIT_FAILED
+
+
+def main(connector: Connector[Any], prog: str | None = None) -> None:
+    """Console-script entry point: run with `sys.argv` and exit with its code."""
+    sys.exit(run(connector, sys.argv[1:], prog=prog))
+

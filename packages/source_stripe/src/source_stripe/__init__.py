@@ -1,0 +1,1 @@
+"""source_stripe connector (DESIGN §5)."""

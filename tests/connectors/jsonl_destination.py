@@ -1,0 +1,102 @@
+"""A test destination: appends records to a JSONL file and echoes each state only after fsync.
+
+Each line of the file is `{"stream": ..., "data": ..., "deleted": ...}`. Faults for engine tests: crash (SIGKILL),
+hang, a global error, skipping an echo, or echoing two states in reverse order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar, Literal
+
+import orjson
+from pydantic import BaseModel, Field
+
+from sync_protocol import (
+    ConfigError,
+    ConfiguredCatalog,
+    Message,
+    RecordMessage,
+    SourceStateMessage,
+)
+from sync_protocol.sdk import Connector, main
+
+FaultKind = Literal["crash", "hang", "global_error", "skip_echo", "reorder_echo"]
+
+
+class Fault(BaseModel):
+    kind: FaultKind
+    after_records: int = 0
+    once_file: str | None = None
+
+
+class JsonlConfig(BaseModel):
+    path: str = Field(description="File the records are appended to.")
+    fault: Fault | None = None
+    commit_delay_s: float = 0.0
+
+
+class JsonlDestination(Connector[JsonlConfig]):
+    config_model: ClassVar[type[BaseModel]] = JsonlConfig
+
+    def write(self, config: JsonlConfig, catalog: ConfiguredCatalog, messages: Iterator[Message]) -> Iterable[Message]:
+        fault = config.fault
+        if fault and fault.once_file:
+            if os.path.exists(fault.once_file):
+                fault = None
+            else:
+                open(fault.once_file, "w").close()  # noqa: SIM115
+        records = 0
+        held: SourceStateMessage | None = None
+        with open(config.path, "ab") as out:
+            for message in messages:
+                if isinstance(message, RecordMessage):
+                    records += 1
+                    out.write(_line(message))
+                    if fault and records > fault.after_records:
+                        self._fail(fault.kind)
+                elif isinstance(message, SourceStateMessage):
+                    out.flush()
+                    os.fsync(out.fileno())
+                    if config.commit_delay_s:
+                        time.sleep(config.commit_delay_s)
+                    armed = fault is not None and records > fault.after_records
+                    if armed and fault and fault.kind == "skip_echo":
+                        fault = None
+                        continue
+                    if armed and fault and fault.kind == "reorder_echo":
+                        if held is None:
+                            held = message
+                            continue
+                        yield message
+                        yield held
+                        held, fault = None, None
+                        continue
+                    yield message
+                else:
+                    yield message
+            out.flush()
+            os.fsync(out.fileno())
+
+    def _fail(self, kind: str) -> None:
+        if kind == "crash":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if kind == "hang":
+            while True:
+                time.sleep(3600)
+        if kind == "global_error":
+            raise ConfigError("the destination refused on purpose")
+
+
+def _line(message: RecordMessage) -> bytes:
+    payload: dict[str, Any] = {"stream": message.record.stream, "data": message.record.data}
+    if message.record.deleted:
+        payload["deleted"] = True
+    return orjson.dumps(payload) + b"\n"
+
+
+if __name__ == "__main__":
+    main(JsonlDestination(), prog="jsonl-destination")
