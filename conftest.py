@@ -1,0 +1,7 @@
+"""Shared fixtures for every test in the repository: one module per external resource under tests/fixtures/."""
+
+pytest_plugins = [
+    "tests.fixtures.connectors",
+    "tests.fixtures.postgres",
+    "tests.fixtures.stripe_server",
+]
