@@ -14,7 +14,6 @@ from typing import Any, ClassVar, Literal
 
 import orjson
 from pydantic import BaseModel, Field
-
 from sync_protocol import (
     ConfigError,
     ConfiguredCatalog,
@@ -48,7 +47,7 @@ class JsonlDestination(Connector[JsonlConfig]):
             if os.path.exists(fault.once_file):
                 fault = None
             else:
-                open(fault.once_file, "w").close()  # noqa: SIM115
+                open(fault.once_file, "w").close()
         records = 0
         held: SourceStateMessage | None = None
         with open(config.path, "ab") as out:

@@ -18,10 +18,15 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+case "$config" in
+  ''|\{*) ;;
+  *) [ -r "$config" ] || usage "cannot read config file $config" ;;
+esac
+
 config_json() {
   case "$config" in
     \{*) printf '%s' "$config" ;;
-    *) [ -r "$config" ] || usage "cannot read config file $config"; cat "$config" ;;
+    *) cat "$config" ;;
   esac
 }
 config_field() { config_json | tr -d '\n' | sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\{0,1\}\([^\",}]*\).*/\1/p"; }

@@ -7,6 +7,7 @@ whose data is `{"next": <index of the next record>}`.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -18,7 +19,6 @@ from typing import Any, ClassVar, Literal
 
 import orjson
 from pydantic import BaseModel, Field, SecretStr
-
 from sync_protocol import (
     Catalog,
     ConfigError,
@@ -105,7 +105,10 @@ class SyntheticSource(Connector[SyntheticConfig]):
         )
 
     def read(
-        self, config: SyntheticConfig, catalog: ConfiguredCatalog, state: SyncState | None,
+        self,
+        config: SyntheticConfig,
+        catalog: ConfiguredCatalog,
+        state: SyncState | None,
         inputs: Iterator[SourceInput],
     ) -> Iterable[Message]:
         emitted = 0
@@ -130,15 +133,17 @@ class SyntheticSource(Connector[SyntheticConfig]):
                 stream_status=StreamStatus(stream=configured.name, status=StreamStatusValue.COMPLETE)
             )
 
-    def _read_stream(self, config: SyntheticConfig, configured: ConfiguredStream, start_index: int) -> Iterator[Message]:
+    def _read_stream(
+        self, config: SyntheticConfig, configured: ConfiguredStream, start_index: int
+    ) -> Iterator[Message]:
         name = configured.name
         step = timedelta(seconds=config.seconds_per_record)
         first, end = 0, config.streams[name]
         requested = configured.time_range
         if requested and requested.gte:
-            first = max(first, -(-int((requested.gte - config.start) / step)))
+            first = max(first, math.ceil((requested.gte - config.start) / step))
         if requested and requested.lt:
-            end = min(end, -(-int((requested.lt - config.start) / step)))
+            end = min(end, math.ceil((requested.lt - config.start) / step))
         index = max(first, start_index)
         while index < end:
             page_end = min(index + config.page_size, end)

@@ -35,7 +35,7 @@ class Stream(_Model):
     name: str = Field(description="Stream name, unique within the catalog.")
     json_schema: dict[str, Any] = Field(description="JSON Schema of one record's `data`.")
     primary_key: list[list[str]] = Field(
-        default_factory=list, description="Field paths that identify a record, e.g. [[\"id\"]]."
+        default_factory=list, description='Field paths that identify a record, e.g. [["id"]].'
     )
     cursor_field: list[str] | None = Field(default=None, description="Field path that orders incremental reads.")
     supported_sync_modes: list[SyncMode] = Field(

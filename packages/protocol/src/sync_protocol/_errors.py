@@ -1,13 +1,13 @@
 """Error levels, failure types and the exception tree connectors raise.
 
-    ConnectorError                 (level, failure_type, retryable: what the wire `error` message says)
-    ├── ConfigError                global, config_error — the user must fix the config
-    ├── AuthError                  global, auth_error — bad or revoked credentials
-    ├── StreamError                stream, system_error — one stream failed, the others go on
-    ├── TransientError             transient, transient_error, retryable — 429, 5xx, network
-    └── ProtocolViolationError     global, system_error — a peer broke the wire contract
-        └── NdjsonDecodeError      a line that is not a JSON object (names the line and shows an excerpt)
-    UsageError                     bad command-line use: exit code 2, never an `error` message
+ConnectorError                 (level, failure_type, retryable: what the wire `error` message says)
+├── ConfigError                global, config_error — the user must fix the config
+├── AuthError                  global, auth_error — bad or revoked credentials
+├── StreamError                stream, system_error — one stream failed, the others go on
+├── TransientError             transient, transient_error, retryable — 429, 5xx, network
+└── ProtocolViolationError     global, system_error — a peer broke the wire contract
+    └── NdjsonDecodeError      a line that is not a JSON object (names the line and shows an excerpt)
+UsageError                     bad command-line use: exit code 2, never an `error` message
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ class Spec(_Payload):
     state_schema: dict[str, Any] | None = Field(default=None, description="JSON Schema of the source state data.")
     input_schema: dict[str, Any] | None = Field(default=None, description="JSON Schema of `source_input` data.")
     capabilities: dict[str, Any] = Field(
-        default_factory=dict, description="Optional features, e.g. {\"time_range\": true, \"max_cell_chars\": 50000}."
+        default_factory=dict,
+        description='Optional features, e.g. {"time_range": true, "max_cell_chars": 50000}.',
     )
 
 

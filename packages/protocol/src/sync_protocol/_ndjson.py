@@ -59,7 +59,9 @@ class LineSplitter:
         self._scan_from = len(buffer)
         if self._scan_from > self._max_line_bytes:
             raise NdjsonDecodeError(
-                f"line longer than {self._max_line_bytes} bytes", line_number=self._line_number + 1, line=bytes(buffer)
+                f"line longer than {self._max_line_bytes} bytes",
+                line_number=self._line_number + 1,
+                line=bytes(buffer),
             )
         return lines
 

@@ -127,8 +127,12 @@ def _check(connector: Connector[Any], config: BaseModel, redactor: Redactor) -> 
 
 
 def _execute(
-    connector: Connector[Any], args: argparse.Namespace, config: BaseModel | None, stdin: IO[bytes],
-    writer: MessageWriter, redactor: Redactor,
+    connector: Connector[Any],
+    args: argparse.Namespace,
+    config: BaseModel | None,
+    stdin: IO[bytes],
+    writer: MessageWriter,
+    redactor: Redactor,
 ) -> None:
     command = args.command
     if command == "spec":
@@ -208,4 +212,3 @@ def run(
 def main(connector: Connector[Any], prog: str | None = None) -> None:
     """Console-script entry point: run with `sys.argv` and exit with its code."""
     sys.exit(run(connector, sys.argv[1:], prog=prog))
-

@@ -88,9 +88,7 @@ def record(
     stream: str, data: dict[str, Any], *, deleted: bool = False, emitted_at: datetime | None = None
 ) -> RecordMessage:
     """A record message, built without re-validating `data` (it is the hot path of every source)."""
-    payload = Record.model_construct(
-        stream=stream, data=data, emitted_at=emitted_at or utc_now(), deleted=deleted
-    )
+    payload = Record.model_construct(stream=stream, data=data, emitted_at=emitted_at or utc_now(), deleted=deleted)
     return RecordMessage.model_construct(type="record", record=payload)
 
 

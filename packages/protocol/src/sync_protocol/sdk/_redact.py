@@ -24,7 +24,9 @@ def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
 
 def _is_secret(schema: dict[str, Any]) -> bool:
     return bool(
-        schema.get("writeOnly") or schema.get("secret") or schema.get("airbyte_secret")
+        schema.get("writeOnly")
+        or schema.get("secret")
+        or schema.get("airbyte_secret")
         or schema.get("format") == "password"
     )
 

@@ -17,7 +17,11 @@ FLUSH_BYTES = 64 * 1024
 def encode_record_fast(message: RecordMessage) -> bytes:
     """Encode a record with orjson directly: same wire form as `encode_message`, about 3x faster."""
     record = message.record
-    payload: dict[str, object] = {"stream": record.stream, "data": record.data, "emitted_at": record.emitted_at}
+    payload: dict[str, object] = {
+        "stream": record.stream,
+        "data": record.data,
+        "emitted_at": record.emitted_at,
+    }
     if record.deleted:
         payload["deleted"] = True
     return orjson.dumps({"type": "record", "record": payload}, option=orjson.OPT_UTC_Z) + b"\n"

@@ -71,7 +71,11 @@ class ConnectorHarness:
     """Runs a connector command (any executable) with arguments passed as private temp files."""
 
     def __init__(
-        self, command: Sequence[str], *, cwd: str | Path | None = None, env: dict[str, str] | None = None,
+        self,
+        command: Sequence[str],
+        *,
+        cwd: str | Path | None = None,
+        env: dict[str, str] | None = None,
         timeout_s: float = 60.0,
     ) -> None:
         self.command = list(command)
@@ -79,9 +83,7 @@ class ConnectorHarness:
         self.env = env
         self.timeout_s = timeout_s
 
-    def invoke(
-        self, command: str, *, stdin: bytes = b"", expect_exit: int | None = 0, **arguments: Any
-    ) -> Invocation:
+    def invoke(self, command: str, *, stdin: bytes = b"", expect_exit: int | None = 0, **arguments: Any) -> Invocation:
         """Run `command` with `--name file` for each argument given (None skipped); validate all output."""
         with tempfile.TemporaryDirectory(prefix="harness-") as tmp:
             argv = [*self.command, command]
@@ -93,7 +95,12 @@ class ConnectorHarness:
                 os.chmod(path, 0o600)
                 argv += [f"--{name}", str(path)]
             done = subprocess.run(
-                argv, input=stdin, capture_output=True, cwd=self.cwd, env=self.env, timeout=self.timeout_s,
+                argv,
+                input=stdin,
+                capture_output=True,
+                cwd=self.cwd,
+                env=self.env,
+                timeout=self.timeout_s,
                 check=False,
             )
         messages = [decode_message(line, n) for n, line in enumerate(done.stdout.splitlines(), 1) if line.strip()]
@@ -123,15 +130,24 @@ class ConnectorHarness:
         return self._single(self.invoke("discover", config=config), CatalogMessage).catalog
 
     def read(
-        self, config: Any, catalog: ConfiguredCatalog | dict[str, Any], state: SyncState | None = None,
-        *, expect_exit: int | None = 0, inputs: bytes = b"",
+        self,
+        config: Any,
+        catalog: ConfiguredCatalog | dict[str, Any],
+        state: SyncState | None = None,
+        *,
+        expect_exit: int | None = 0,
+        inputs: bytes = b"",
     ) -> Invocation:
         """Run `read`; `inputs` are raw `source_input` lines for stdin."""
         return self.invoke("read", config=config, catalog=catalog, state=state, stdin=inputs, expect_exit=expect_exit)
 
     def write(
-        self, config: Any, catalog: ConfiguredCatalog | dict[str, Any], messages: Iterable[Message | bytes],
-        *, expect_exit: int | None = 0,
+        self,
+        config: Any,
+        catalog: ConfiguredCatalog | dict[str, Any],
+        messages: Iterable[Message | bytes],
+        *,
+        expect_exit: int | None = 0,
     ) -> Invocation:
         """Run `write` with `messages` (typed, or raw lines) on stdin."""
         stdin = b"".join(m if isinstance(m, bytes) else encode_message(m) for m in messages)
