@@ -28,11 +28,10 @@ class LineSplitter:
     Lines are returned without their `\\n` (and without a trailing `\\r`); blank lines are skipped but counted.
     """
 
-    __slots__ = ("_buffer", "_line_number", "_max_line_bytes", "_scan_from")
+    __slots__ = ("_buffer", "_line_number", "_max_line_bytes")
 
     def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         self._buffer = bytearray()
-        self._scan_from = 0
         self._line_number = 0
         self._max_line_bytes = max_line_bytes
 
@@ -43,48 +42,41 @@ class LineSplitter:
 
     def feed(self, chunk: bytes) -> list[tuple[int, bytes]]:
         """Add `chunk`; return `(line_number, line)` for each line it completed."""
-        if not self._buffer and chunk.endswith(b"\n") and len(chunk) <= self._max_line_bytes:
-            return self._split_whole(chunk)
-        self._buffer += chunk
-        buffer = self._buffer
+        cut = chunk.rfind(b"\n")
+        if cut == -1:
+            self._buffer += chunk
+            if len(self._buffer) > self._max_line_bytes:
+                raise NdjsonDecodeError(
+                    f"line longer than {self._max_line_bytes} bytes",
+                    line_number=self._line_number + 1,
+                    line=bytes(self._buffer[:200]),
+                )
+            return []
+        if self._buffer:
+            self._buffer += chunk[:cut]
+            complete = bytes(self._buffer)
+            self._buffer.clear()
+        else:
+            complete = chunk[:cut]
+        self._buffer += chunk[cut + 1 :]
         lines: list[tuple[int, bytes]] = []
-        start = 0
-        newline = buffer.find(b"\n", self._scan_from)
-        while newline != -1:
-            self._append(lines, bytes(buffer[start:newline]))
-            start = newline + 1
-            newline = buffer.find(b"\n", start)
-        if start:
-            del buffer[:start]
-        self._scan_from = len(buffer)
-        if self._scan_from > self._max_line_bytes:
-            raise NdjsonDecodeError(
-                f"line longer than {self._max_line_bytes} bytes",
-                line_number=self._line_number + 1,
-                line=bytes(buffer),
-            )
+        for line in complete.split(b"\n"):
+            self._append(lines, line)
         return lines
 
     def close(self) -> list[tuple[int, bytes]]:
         """End of input: return the final line if it had no newline."""
         rest = bytes(self._buffer)
         self._buffer.clear()
-        self._scan_from = 0
         lines: list[tuple[int, bytes]] = []
         self._append(lines, rest)
-        return lines
-
-    def _split_whole(self, chunk: bytes) -> list[tuple[int, bytes]]:
-        lines: list[tuple[int, bytes]] = []
-        for line in chunk.split(b"\n")[:-1]:
-            self._append(lines, line)
         return lines
 
     def _append(self, lines: list[tuple[int, bytes]], line: bytes) -> None:
         self._line_number += 1
         if line.endswith(b"\r"):
             line = line[:-1]
-        if line and not line.isspace():
+        if line and (line[0] == 0x7B or not line.isspace()):
             if len(line) > self._max_line_bytes:
                 raise NdjsonDecodeError(
                     f"line longer than {self._max_line_bytes} bytes", line_number=self._line_number, line=line

@@ -1,0 +1,28 @@
+"""sync_engine: runs syncs between connector executables (DESIGN §4). Async API here; blocking in `.blocking`."""
+
+from ._config import ConnectorSettings, Pipeline, StateSettings, StreamSelection, load_pipeline, validate_pipeline
+from ._engine import Engine, create_state_store
+from ._errors import CheckpointError, ConnectorCommandError, ConnectorFailedError, EngineError, PipelineConfigError
+from ._pipeline import SyncResult
+from .stores import FileStateStore, MemoryStateStore, PostgresStateStore, StateStore
+
+__all__ = [
+    "CheckpointError",
+    "ConnectorCommandError",
+    "ConnectorFailedError",
+    "ConnectorSettings",
+    "Engine",
+    "EngineError",
+    "FileStateStore",
+    "MemoryStateStore",
+    "Pipeline",
+    "PipelineConfigError",
+    "PostgresStateStore",
+    "StateSettings",
+    "StateStore",
+    "StreamSelection",
+    "SyncResult",
+    "create_state_store",
+    "load_pipeline",
+    "validate_pipeline",
+]

@@ -1,0 +1,81 @@
+"""One-shot connector commands (`spec`, `check`, `discover`, `setup`, `teardown`): run, collect, judge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+from pydantic import BaseModel
+from sync_protocol import ErrorMessage, Message, NdjsonDecodeError, aiter_lines, decode_message
+
+from ._errors import ConnectorFailedError
+from ._process import open_connector
+
+MessageT = TypeVar("MessageT", bound=BaseModel)
+
+
+@dataclass
+class CommandOutput:
+    """Everything a one-shot command printed, validated, and how it exited."""
+
+    name: str
+    subcommand: str
+    exit_code: int
+    messages: list[Message]
+    stderr_tail: str
+
+    def of_type(self, kind: type[MessageT]) -> list[MessageT]:
+        return [m for m in self.messages if isinstance(m, kind)]
+
+    def expect_one(self, kind: type[MessageT]) -> MessageT:
+        """The single message of `kind`; `ConnectorFailedError` (with the connector's own error) otherwise."""
+        found = self.of_type(kind)
+        if self.exit_code == 0 and len(found) == 1:
+            return found[0]
+        raise ConnectorFailedError(self.failure_text(f"expected one {kind.__name__}, got {len(found)}"))
+
+    def failure_text(self, fallback: str) -> str:
+        """Why the command failed: its error message, else its exit code and stderr tail."""
+        errors = self.of_type(ErrorMessage)
+        if errors:
+            return f"{self.name} {self.subcommand} failed: {errors[-1].error.message}"
+        detail = f"; stderr: {self.stderr_tail}" if self.stderr_tail else ""
+        if self.exit_code != 0:
+            return f"{self.name} {self.subcommand} exited with code {self.exit_code}{detail}"
+        return f"{self.name} {self.subcommand}: {fallback}{detail}"
+
+    def raise_for_failure(self) -> None:
+        """`ConnectorFailedError` unless the command exited 0 without an error message."""
+        if self.exit_code != 0 or self.of_type(ErrorMessage):
+            raise ConnectorFailedError(self.failure_text("failed"))
+
+
+async def run_command(
+    name: str,
+    command: Sequence[str],
+    subcommand: str,
+    arguments: Mapping[str, Any],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float = 300.0,
+    on_message: Callable[[Message], None] | None = None,
+) -> CommandOutput:
+    """Run one command to completion (killed after `timeout_s`), validating every line it prints."""
+    messages: list[Message] = []
+    async with open_connector(name, command, subcommand, arguments, env=env) as connector:
+        with anyio.move_on_after(timeout_s) as scope:
+            try:
+                async for number, line in aiter_lines(connector.chunks()):
+                    message = decode_message(line, number)
+                    messages.append(message)
+                    if on_message is not None:
+                        on_message(message)
+            except NdjsonDecodeError as exc:
+                raise ConnectorFailedError(f"{name} {subcommand} wrote an invalid message at {exc}") from exc
+            exit_code = await connector.process.wait()
+        if scope.cancelled_caught:
+            await connector.stop(0)
+            raise ConnectorFailedError(f"{name} {subcommand} did not finish within {timeout_s:.0f} s")
+    return CommandOutput(name, subcommand, exit_code, messages, connector.stderr_tail.text())

@@ -1,0 +1,127 @@
+"""A pipeline definition: which connectors, which streams, where state lives, and the run's limits.
+
+The same model is read from a JSON/YAML file (`sync-engine sync --pipeline F`) or built from CLI flags or code.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sync_protocol import DestinationSyncMode, SyncMode, TimeRange
+
+from ._errors import PipelineConfigError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConnectorSettings(_Model):
+    """How to start a connector and what config to give it."""
+
+    command: str | list[str] = Field(description="Executable and leading args; a string is split like a shell's.")
+    config: dict[str, Any] | str = Field(
+        default_factory=dict, description="The connector config, inline, or the path of a JSON file holding it."
+    )
+    env: dict[str, str] | None = Field(default=None, description="Extra environment variables for the process.")
+
+    def argv(self) -> list[str]:
+        """The command as argv."""
+        return shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
+
+    def config_path(self, base: Path | None) -> Path | None:
+        """The config file, when the config is given as a path."""
+        if isinstance(self.config, dict):
+            return None
+        path = Path(self.config)
+        return path if path.is_absolute() or base is None else base / path
+
+    def load_config(self, base: Path | None = None) -> dict[str, Any]:
+        """The config as a dict, reading the file when it is a path."""
+        path = self.config_path(base)
+        if path is None:
+            assert isinstance(self.config, dict)
+            return self.config
+        try:
+            value = orjson.loads(path.read_bytes())
+        except OSError as exc:
+            raise PipelineConfigError(f"cannot read connector config {path}: {exc.strerror}") from exc
+        except orjson.JSONDecodeError as exc:
+            raise PipelineConfigError(f"connector config {path} is not valid JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise PipelineConfigError(f"connector config {path} must hold a JSON object")
+        return value
+
+
+class StreamSelection(_Model):
+    """One stream to sync, optionally with a field selection, modes and a time range."""
+
+    name: str
+    fields: list[str] | None = Field(default=None, description="Top-level fields to keep; primary key is kept.")
+    sync_mode: SyncMode | None = Field(default=None, description="Default: incremental when supported.")
+    destination_sync_mode: DestinationSyncMode | None = Field(
+        default=None, description="Default: append_dedup when the stream has a primary key, else append."
+    )
+    time_range: TimeRange | None = None
+
+
+class StateSettings(_Model):
+    """Where checkpoints are stored."""
+
+    store: Literal["file", "postgres", "memory"] = "file"
+    path: str = Field(default=".sync-state", description="File store: a directory, or a single .json file.")
+    url: str | None = Field(default=None, description="Postgres store: connection URL.")
+    db_schema: str = Field(default="public", description="Postgres store: schema of the _sync_state table.")
+
+
+class Pipeline(_Model):
+    """Everything one sync needs."""
+
+    name: str = Field(default="default", description="Names the pipeline; its checkpoint is stored under it.")
+    source: ConnectorSettings
+    destination: ConnectorSettings
+    streams: list[StreamSelection] | None = Field(default=None, description="Streams to sync; null = all.")
+    state: StateSettings = Field(default_factory=StateSettings)
+    time_limit_s: float | None = Field(default=None, gt=0, description="Soft stop after this many seconds.")
+    state_limit: int | None = Field(default=None, ge=1, description="Soft stop after this many checkpoints.")
+    validate_records: bool = Field(default=False, description="Validate every record against its JSON Schema.")
+    max_attempts: int = Field(default=3, ge=1, description="Source starts per run after transient failures.")
+    retry_backoff_s: float = Field(default=1.0, ge=0, description="First retry delay; doubles each attempt.")
+    checkpoint_interval_s: float = Field(default=1.0, ge=0, description="Least time between checkpoint writes.")
+    progress_interval_s: float = Field(default=2.0, gt=0, description="Most time between progress messages.")
+    grace_s: float = Field(default=5.0, ge=0, description="SIGTERM to SIGKILL delay when stopping a connector.")
+    drain_timeout_s: float = Field(default=60.0, gt=0, description="How long a destination may take to finish.")
+
+
+def load_pipeline(path: str | Path) -> Pipeline:
+    """Read a pipeline from a JSON or YAML file; `PipelineConfigError` names what is wrong."""
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise PipelineConfigError(f"cannot read pipeline file {path}: {exc.strerror}") from exc
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            raw = yaml.safe_load(text)
+        else:
+            raw = orjson.loads(text)
+    except Exception as exc:
+        raise PipelineConfigError(f"pipeline file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}") from exc
+    return validate_pipeline(raw)
+
+
+def validate_pipeline(raw: Any) -> Pipeline:
+    """Validate a pipeline definition; the error lists fields and problems, never values."""
+    try:
+        return Pipeline.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'pipeline'}: {err['msg']}" for err in exc.errors()[:5]
+        )
+        raise PipelineConfigError(f"invalid pipeline: {problems}") from exc

@@ -1,0 +1,204 @@
+"""The engine's Python API: async methods over a `Pipeline`; `sync_engine.blocking` wraps them for plain code."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+from sync_protocol import (
+    Catalog,
+    CatalogMessage,
+    ConfiguredCatalog,
+    ConnectionStatus,
+    ConnectionStatusMessage,
+    ControlMessage,
+    ControlType,
+    Message,
+    Spec,
+    SpecMessage,
+)
+
+from ._commands import run_command
+from ._config import ConnectorSettings, Pipeline
+from ._errors import PipelineConfigError
+from ._pipeline import ResolvedPipeline, SyncResult, SyncRun
+from ._process import split_command
+from ._selection import configure_catalog
+from .stores import FileStateStore, MemoryStateStore, PostgresStateStore, StateStore
+
+OnMessage = Callable[[Message], None]
+
+
+def _ignore(_: Message) -> None:
+    return None
+
+
+def create_state_store(pipeline: Pipeline, base: Path | None = None) -> StateStore:
+    """The store the pipeline's `state` settings ask for."""
+    settings = pipeline.state
+    if settings.store == "memory":
+        return MemoryStateStore()
+    if settings.store == "postgres":
+        if not settings.url:
+            raise PipelineConfigError("state.url is required for the postgres state store")
+        return PostgresStateStore(settings.url, settings.db_schema)
+    path = Path(settings.path)
+    return FileStateStore(path if path.is_absolute() or base is None else base / path)
+
+
+def validate_config(name: str, spec: Spec, config: dict[str, Any]) -> None:
+    """Check `config` against the connector's spec before any connector does I/O; never echo values."""
+    validator = jsonschema.Draft202012Validator(spec.config)
+    problems = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if problems:
+        described = "; ".join(
+            f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.validator} {_short(e)}" for e in problems[:5]
+        )
+        raise PipelineConfigError(f"{name} config does not match its spec: {described}")
+
+
+def _short(error: jsonschema.ValidationError) -> str:
+    if error.validator == "required":
+        return str(error.message).split(" is a required")[0] + " is missing"
+    if error.validator in ("type", "enum", "format", "minimum", "maximum", "pattern", "minLength", "maxLength"):
+        return f"should satisfy {error.validator}={error.validator_value!r}"
+    return "is not satisfied"
+
+
+def _write_config_file(path: Path, config: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "wb") as out:
+        out.write(orjson.dumps(config, option=orjson.OPT_INDENT_2))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+class Engine:
+    """Runs the commands of one pipeline. All methods are async (anyio); see `sync_engine.blocking`.
+
+    `base_dir` resolves relative paths in the pipeline (config files, the state directory).
+    """
+
+    def __init__(self, pipeline: Pipeline, *, base_dir: str | Path | None = None, store: StateStore | None = None):
+        self.pipeline = pipeline
+        self.base_dir = Path(base_dir) if base_dir is not None else None
+        self.store = store if store is not None else create_state_store(pipeline, self.base_dir)
+        self._specs: dict[str, Spec] = {}
+
+    def _argv(self, settings: ConnectorSettings) -> list[str]:
+        return split_command(settings.argv())
+
+    async def spec(self, which: str = "source") -> Spec:
+        """The spec of the source or the destination (asked once per engine)."""
+        if which not in self._specs:
+            settings = self._settings(which)
+            output = await run_command(which, self._argv(settings), "spec", {}, env=settings.env)
+            self._specs[which] = output.expect_one(SpecMessage).spec
+        return self._specs[which]
+
+    async def check(self, which: str = "source", on_message: OnMessage = _ignore) -> ConnectionStatus:
+        """Validate the config against the spec, then ask the connector to try it."""
+        settings = self._settings(which)
+        config = await self._validated_config(which)
+        output = await run_command(
+            which, self._argv(settings), "check", {"config": config}, env=settings.env, on_message=on_message
+        )
+        return output.expect_one(ConnectionStatusMessage).connection_status
+
+    async def discover(self, on_message: OnMessage = _ignore) -> Catalog:
+        """The source's catalog."""
+        config = await self._validated_config("source")
+        output = await run_command(
+            "source",
+            self._argv(self.pipeline.source),
+            "discover",
+            {"config": config},
+            env=self.pipeline.source.env,
+            on_message=on_message,
+        )
+        return output.expect_one(CatalogMessage).catalog
+
+    async def configured_catalog(self, on_message: OnMessage = _ignore) -> ConfiguredCatalog:
+        """Discover, then apply the pipeline's stream and field selection."""
+        return configure_catalog(await self.discover(on_message), self.pipeline.streams)
+
+    async def setup(self, on_message: OnMessage = _ignore, catalog: ConfiguredCatalog | None = None) -> None:
+        """Run the destination's idempotent `setup` for the configured catalog."""
+        catalog = catalog or await self.configured_catalog(on_message)
+        config = await self._validated_config("destination")
+        output = await run_command(
+            "destination",
+            self._argv(self.pipeline.destination),
+            "setup",
+            {"config": config, "catalog": catalog},
+            env=self.pipeline.destination.env,
+            on_message=self._with_control(on_message),
+        )
+        output.raise_for_failure()
+
+    async def teardown(self, on_message: OnMessage = _ignore) -> None:
+        """Run the destination's `teardown`."""
+        config = await self._validated_config("destination")
+        output = await run_command(
+            "destination",
+            self._argv(self.pipeline.destination),
+            "teardown",
+            {"config": config},
+            env=self.pipeline.destination.env,
+            on_message=on_message,
+        )
+        output.raise_for_failure()
+
+    async def sync(self, on_message: OnMessage = _ignore) -> SyncResult:
+        """Validate, discover, select, set up, then run the sync; returns how it ended."""
+        source_config = await self._validated_config("source")
+        catalog = await self.configured_catalog(on_message)
+        await self.setup(on_message, catalog)
+        resolved = ResolvedPipeline(
+            pipeline=self.pipeline,
+            source_argv=self._argv(self.pipeline.source),
+            destination_argv=self._argv(self.pipeline.destination),
+            source_config=source_config,
+            destination_config=await self._validated_config("destination"),
+            catalog=catalog,
+            on_control=self._persist_control,
+        )
+        return await SyncRun(resolved, self.store, on_message).run()
+
+    # ---- helpers --------------------------------------------------------------------------------------------
+
+    def _settings(self, which: str) -> ConnectorSettings:
+        if which not in ("source", "destination"):
+            raise PipelineConfigError(f"expected 'source' or 'destination', got {which!r}")
+        return self.pipeline.source if which == "source" else self.pipeline.destination
+
+    async def _validated_config(self, which: str) -> dict[str, Any]:
+        settings = self._settings(which)
+        config = settings.load_config(self.base_dir)
+        validate_config(which, await self.spec(which), config)
+        return config
+
+    def _with_control(self, on_message: OnMessage) -> OnMessage:
+        def handle(message: Message) -> None:
+            if isinstance(message, ControlMessage):
+                self._persist_control(message)
+            on_message(message)
+
+        return handle
+
+    def _persist_control(self, message: ControlMessage) -> None:
+        """A connector replaced its config: keep it in the pipeline, and in its file when it came from one."""
+        control = message.control
+        settings = (
+            self.pipeline.source if control.control_type is ControlType.SOURCE_CONFIG else self.pipeline.destination
+        )
+        path = settings.config_path(self.base_dir)
+        if path is not None:
+            _write_config_file(path, control.config)
+        else:
+            settings.config = control.config

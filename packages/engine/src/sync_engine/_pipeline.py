@@ -1,0 +1,463 @@
+"""One sync run: source → enforce → destination, with commit-fenced checkpoints, retries and limits.
+
+The I/O shell around the pure parts (`CatalogEnforcer`, `CommitFence`, `ProgressTracker`). Source output is read
+in chunks and forwarded as the original bytes in one write per chunk; the destination's echoes advance the
+checkpoint, which is persisted at most every `checkpoint_interval_s` and at the end.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+from sync_protocol import (
+    ConfiguredCatalog,
+    ControlMessage,
+    ControlType,
+    End,
+    EndMessage,
+    Error,
+    ErrorLevel,
+    ErrorMessage,
+    FailureType,
+    LineSplitter,
+    Log,
+    LogLevel,
+    LogMessage,
+    Message,
+    NdjsonDecodeError,
+    ProgressMessage,
+    RunProgress,
+    RunStatus,
+    SourceStateMessage,
+    Start,
+    StartMessage,
+    StateType,
+    StreamStatusMessage,
+    SyncState,
+    UnknownMessage,
+    aiter_lines,
+    decode_message,
+)
+
+from ._checkpoint import CommitFence
+from ._config import Pipeline
+from ._enforce import CatalogEnforcer, InvalidRecordError
+from ._errors import CheckpointError, ConnectorFailedError
+from ._process import READ_CHUNK_BYTES, ConnectorProcess, open_connector
+from ._progress import ProgressTracker
+from .stores import StateStore
+
+Emit = Callable[[Message], None]
+SourceEnd = Literal["eof", "limit", "failed", "destination_gone"]
+Outcome = Literal["done", "limit", "retry", "failed"]
+TICK_S = 0.2
+
+
+@dataclass
+class SyncResult:
+    """How a run ended and what it committed."""
+
+    run_id: str
+    status: RunStatus
+    has_more: bool
+    state: SyncState
+    progress: RunProgress
+    """Cumulative over every attempt of the run_id."""
+    run_progress: RunProgress
+    """This invocation alone."""
+    errors: list[Error] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+    """Records and states dropped because their stream is not configured, by stream."""
+
+
+@dataclass
+class ResolvedPipeline:
+    """A pipeline with its configs loaded and its catalog configured: all a run needs."""
+
+    pipeline: Pipeline
+    source_argv: list[str]
+    destination_argv: list[str]
+    source_config: dict[str, Any]
+    destination_config: dict[str, Any]
+    catalog: ConfiguredCatalog
+    on_control: Callable[[ControlMessage], None] | None = None
+
+
+class SyncRun:
+    """Runs one sync to its end; create one per `Engine.sync` call."""
+
+    def __init__(self, resolved: ResolvedPipeline, store: StateStore, emit: Emit) -> None:
+        self._r = resolved
+        self._p = resolved.pipeline
+        self._store = store
+        self._emit = emit
+        starting = store.load(self._p.name)
+        self._starting_state = starting
+        resume = starting is not None and not starting.finished and starting.run_id is not None
+        self.run_id = starting.run_id if resume and starting and starting.run_id else uuid.uuid4().hex
+        committed = (starting or SyncState()).model_copy(deep=True)
+        committed.run_id = self.run_id
+        committed.finished = False
+        self._fence = CommitFence(committed, [s.name for s in resolved.catalog.streams])
+        self._started = time.monotonic()
+        previous_progress = starting.progress if resume and starting else None
+        self._progress = ProgressTracker(self.run_id, resolved.catalog, previous_progress, self._started)
+        self._deadline = self._started + self._p.time_limit_s if self._p.time_limit_s else None
+        self._errors: list[Error] = []
+        self._failed = False
+        self._has_more = False
+        self._transient = False
+        self._states_forwarded = 0
+        self._dirty = True
+        self._last_save = 0.0
+        self._last_progress = 0.0
+        self._save_lock = anyio.Lock()
+        self._dropped: dict[str, int] = {}
+
+    # ---- the run --------------------------------------------------------------------------------------------
+
+    async def run(self) -> SyncResult:
+        """Start, attempt until done/limit/failure (retrying transient failures), persist, end."""
+        self._emit(StartMessage(start=Start(run_id=self.run_id, starting_state=self._starting_state)))
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = await self._attempt()
+            if outcome != "retry":
+                break
+            if attempt >= self._p.max_attempts or self._past_deadline():
+                self._fail(
+                    f"gave up after {attempt} attempt(s): the source kept failing transiently",
+                    FailureType.TRANSIENT_ERROR,
+                    level=ErrorLevel.TRANSIENT,
+                )
+                break
+            delay = self._p.retry_backoff_s * 2 ** (attempt - 1)
+            self._log(
+                LogLevel.WARN,
+                f"source failed transiently; restarting from the last checkpoint in {delay:g} s "
+                f"(attempt {attempt + 1} of {self._p.max_attempts})",
+            )
+            await self._save()
+            await anyio.sleep(delay)
+        if not self._failed and not self._has_more:
+            self._progress.finish_streams()
+        final = await self._save(finished=not self._failed and not self._has_more)
+        now = time.monotonic()
+        status = (
+            RunStatus.FAILED
+            if self._failed
+            else RunStatus.PARTIAL
+            if self._progress.errored_streams
+            else RunStatus.SUCCEEDED
+        )
+        progress = self._progress.snapshot(now)
+        run_progress = self._progress.invocation_snapshot(now)
+        self._emit(ProgressMessage(progress=progress))
+        self._emit(
+            EndMessage(
+                end=End(
+                    status=status,
+                    has_more=self._has_more,
+                    ending_state=final,
+                    run_progress=run_progress,
+                    request_progress=progress,
+                )
+            )
+        )
+        return SyncResult(
+            self.run_id, status, self._has_more, final, progress, run_progress, self._errors, self._dropped
+        )
+
+    async def _attempt(self) -> Outcome:
+        self._progress.attempt_started()
+        self._transient = False
+        r, p = self._r, self._p
+        enforcer = CatalogEnforcer(r.catalog, validate_records=p.validate_records, connector="source")
+        state_for_source = self._fence.committed.model_copy(update={"progress": None})
+        has_state = bool(state_for_source.streams) or state_for_source.global_state is not None
+        async with (
+            open_connector(
+                "destination",
+                r.destination_argv,
+                "write",
+                {"config": r.destination_config, "catalog": r.catalog},
+                stdin=True,
+                env=p.destination.env,
+                grace_s=p.grace_s,
+            ) as destination,
+            open_connector(
+                "source",
+                r.source_argv,
+                "read",
+                {"config": r.source_config, "catalog": r.catalog, "state": state_for_source if has_state else None},
+                env=p.source.env,
+                grace_s=p.grace_s,
+            ) as source,
+            anyio.create_task_group() as tasks,
+        ):
+            destination_done = anyio.Event()
+            tasks.start_soon(self._pump_destination, destination, source, destination_done)
+            tasks.start_soon(self._tick)
+            source_end = await self._pump_source(source, destination, enforcer)
+            self._merge_dropped(enforcer)
+            if source_end == "eof":
+                source_code = await source.process.wait()
+            else:
+                await source.stop(p.grace_s)
+                source_code = 0
+            await destination.close_stdin()
+            with anyio.move_on_after(p.drain_timeout_s) as drain:
+                await destination_done.wait()
+                destination_code = await destination.process.wait()
+            if drain.cancelled_caught:
+                await destination.stop(0)
+                destination_code = -9
+                self._fail(
+                    f"destination did not finish within {p.drain_timeout_s:g} s after its input ended; it was killed"
+                )
+            tasks.cancel_scope.cancel()
+        return self._judge(source_end, source_code, source, destination_code, destination)
+
+    def _judge(
+        self,
+        source_end: SourceEnd,
+        source_code: int,
+        source: ConnectorProcess,
+        destination_code: int,
+        destination: ConnectorProcess,
+    ) -> Outcome:
+        source_died = source_end == "eof" and source_code != 0
+        destination_died = destination_code != 0 or source_end == "destination_gone"
+        if self._failed:
+            return "failed"
+        if (source_died or destination_died) and self._transient:
+            return "retry"
+        if destination_died:
+            self._fail(_exit_text("destination", destination_code, destination))
+            return "failed"
+        if source_died:
+            self._fail(_exit_text("source", source_code, source))
+            return "failed"
+        if source_end == "limit":
+            self._has_more = True
+            return "limit"
+        try:
+            trailing = self._fence.finish_clean()
+        except CheckpointError as exc:
+            self._fail(str(exc))
+            return "failed"
+        self._progress.committed(trailing, None, self._fence.committed)
+        return "done"
+
+    # ---- source → destination -------------------------------------------------------------------------------
+
+    async def _pump_source(
+        self, source: ConnectorProcess, destination: ConnectorProcess, enforcer: CatalogEnforcer
+    ) -> SourceEnd:
+        splitter = LineSplitter()
+        stdout = source.process.stdout
+        assert stdout is not None
+        while True:
+            chunk: bytes | None = None
+            with anyio.move_on_after(self._remaining()) as timer:
+                try:
+                    chunk = await stdout.receive(READ_CHUNK_BYTES)
+                except (anyio.EndOfStream, anyio.ClosedResourceError):
+                    chunk = None
+            if timer.cancelled_caught:
+                self._log(LogLevel.INFO, "time limit reached: stopping the source, letting the destination commit")
+                return "limit"
+            try:
+                lines = splitter.feed(chunk) if chunk is not None else splitter.close()
+            except NdjsonDecodeError as exc:
+                self._fail(f"source wrote an invalid message at {exc}")
+                return "failed"
+            batch, stop = self._enforce_lines(lines, enforcer)
+            for stream in enforcer.new_warnings:
+                self._log(LogLevel.WARN, f"dropping records and states of stream {stream!r}: it is not configured")
+            enforcer.new_warnings.clear()
+            if batch and not await self._send(destination, batch):
+                return "destination_gone"
+            if stop is not None:
+                return stop
+            if chunk is None:
+                return "eof"
+
+    def _enforce_lines(
+        self, lines: list[tuple[int, bytes]], enforcer: CatalogEnforcer
+    ) -> tuple[bytes, SourceEnd | None]:
+        out: list[bytes] = []
+        fence = self._fence
+        for number, line in lines:
+            try:
+                verdict = enforcer.process(line, number)
+            except ConnectorFailedError as exc:
+                self._fail(str(exc))
+                return b"".join(out), "failed"
+            except InvalidRecordError as exc:
+                if exc.stream not in self._progress.errored_streams:
+                    self._stream_error(exc.stream, str(exc))
+                continue
+            if verdict.forward is not None:
+                out.append(verdict.forward)
+                if verdict.kind == "record":
+                    assert verdict.stream is not None
+                    fence.record_sent(verdict.stream)
+                    continue
+            if verdict.message is not None and self._on_source_message(verdict.message, verdict.forward is not None):
+                return b"".join(out), "limit"
+        return b"".join(out), None
+
+    def _on_source_message(self, message: Message, forwarded: bool) -> bool:
+        """Handle a non-record source message; True when the state limit is reached."""
+        if isinstance(message, SourceStateMessage):
+            if forwarded:
+                self._fence.state_sent(message.source_state)
+                self._states_forwarded += 1
+                if self._p.state_limit is not None and self._states_forwarded >= self._p.state_limit:
+                    self._log(LogLevel.INFO, f"state limit of {self._p.state_limit} reached: stopping the source")
+                    return True
+        elif isinstance(message, StreamStatusMessage):
+            self._progress.source_status(message.stream_status)
+            self._emit(message)
+        elif isinstance(message, ErrorMessage):
+            self._on_error(message, "source")
+        elif isinstance(message, ControlMessage):
+            self._on_control(message)
+        elif not isinstance(message, UnknownMessage):
+            self._emit(message)
+        return False
+
+    async def _send(self, destination: ConnectorProcess, batch: bytes) -> bool:
+        """Write one batch; False when the destination is gone (or hung past the limit and killed)."""
+        give_up_after = self._remaining() + self._p.drain_timeout_s if self._deadline is not None else float("inf")
+        with anyio.move_on_after(give_up_after) as timer:
+            try:
+                await destination.send(batch)
+                return True
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError, ConnectionResetError):
+                return False
+        if timer.cancelled_caught:
+            self._fail("destination stopped reading its input past the time limit; it was killed")
+            await destination.stop(0)
+        return False
+
+    # ---- destination → checkpoints --------------------------------------------------------------------------
+
+    async def _pump_destination(
+        self, destination: ConnectorProcess, source: ConnectorProcess, done: anyio.Event
+    ) -> None:
+        try:
+            async for number, line in aiter_lines(destination.chunks()):
+                message = decode_message(line, number)
+                if isinstance(message, SourceStateMessage):
+                    self._on_echo(message)
+                elif isinstance(message, ErrorMessage):
+                    self._on_error(message, "destination")
+                elif isinstance(message, ControlMessage):
+                    self._on_control(message)
+                elif not isinstance(message, (StreamStatusMessage, UnknownMessage)):
+                    self._emit(message)
+        except (NdjsonDecodeError, CheckpointError) as exc:
+            text = f"destination wrote an invalid message at {exc}" if isinstance(exc, NdjsonDecodeError) else str(exc)
+            self._fail(text)
+            destination.signal_group(9)
+            source.signal_group(9)
+        finally:
+            done.set()
+
+    def _on_echo(self, message: SourceStateMessage) -> None:
+        commit = self._fence.echo(message.source_state)
+        state = commit.state
+        stream = state.stream if state.state_type is StateType.STREAM else None
+        self._progress.committed(commit.records, stream, self._fence.committed)
+        self._dirty = True
+        self._emit(message)
+
+    # ---- errors, control, logs --------------------------------------------------------------------------------
+
+    def _on_error(self, message: ErrorMessage, origin: str) -> None:
+        error = message.error
+        self._errors.append(error)
+        self._emit(message)
+        if error.level is ErrorLevel.STREAM and error.stream:
+            self._progress.stream_errored(error.stream, error.message)
+        elif error.level is ErrorLevel.TRANSIENT:
+            self._transient = True
+        else:
+            self._failed = True
+            self._log(LogLevel.ERROR, f"{origin} reported a global error: {error.message}")
+
+    def _on_control(self, message: ControlMessage) -> None:
+        if self._r.on_control is not None:
+            self._r.on_control(message)
+        if message.control.control_type is ControlType.SOURCE_CONFIG:
+            self._r.source_config = message.control.config
+        else:
+            self._r.destination_config = message.control.config
+        self._emit(message)
+
+    def _stream_error(self, stream: str, text: str) -> None:
+        error = Error(level=ErrorLevel.STREAM, failure_type=FailureType.SYSTEM_ERROR, message=text, stream=stream)
+        self._errors.append(error)
+        self._progress.stream_errored(stream, text)
+        self._emit(ErrorMessage(error=error))
+
+    def _fail(
+        self, text: str, failure_type: FailureType = FailureType.SYSTEM_ERROR, level: ErrorLevel = ErrorLevel.GLOBAL
+    ) -> None:
+        self._failed = True
+        error = Error(level=level, failure_type=failure_type, message=text)
+        self._errors.append(error)
+        self._emit(ErrorMessage(error=error))
+
+    def _log(self, level: LogLevel, text: str) -> None:
+        self._emit(LogMessage(log=Log(level=level, message=text, data={"origin": "engine"})))
+
+    # ---- timers and persistence -----------------------------------------------------------------------------
+
+    def _remaining(self) -> float:
+        return float("inf") if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
+    async def _tick(self) -> None:
+        while True:
+            await anyio.sleep(TICK_S)
+            now = time.monotonic()
+            if self._progress.changed or now - self._last_progress >= self._p.progress_interval_s:
+                self._last_progress = now
+                self._progress.changed = False
+                self._emit(ProgressMessage(progress=self._progress.snapshot(now)))
+            if self._dirty and now - self._last_save >= self._p.checkpoint_interval_s:
+                await self._save()
+
+    async def _save(self, finished: bool = False) -> SyncState:
+        async with self._save_lock:
+            now = time.monotonic()
+            state = self._fence.committed.model_copy(deep=True)
+            state.run_id = self.run_id
+            state.progress = self._progress.snapshot(now)
+            state.finished = finished
+            self._dirty = False
+            self._last_save = now
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._store.save, self._p.name, state)
+            return state
+
+    def _merge_dropped(self, enforcer: CatalogEnforcer) -> None:
+        for stream, count in enforcer.dropped.items():
+            self._dropped[stream] = self._dropped.get(stream, 0) + count
+
+
+def _exit_text(name: str, code: int, process: ConnectorProcess) -> str:
+    tail = process.stderr_tail.text()
+    how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    return f"{name} {how}" + (f"; stderr: {tail}" if tail else "")

@@ -1,0 +1,188 @@
+"""Connector subprocesses: private argument files, a bounded stderr tail, and shutdown that never leaves zombies.
+
+A connector runs in its own process group; stopping it sends SIGTERM to the group, then SIGKILL after a grace
+period, and always waits for the exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+from anyio.abc import ByteReceiveStream, Process
+from pydantic import BaseModel
+
+from ._errors import ConnectorCommandError
+
+STDERR_TAIL_BYTES = 64 * 1024
+READ_CHUNK_BYTES = 256 * 1024
+DEFAULT_GRACE_S = 5.0
+
+
+def split_command(command: str | Sequence[str]) -> list[str]:
+    """A connector command as argv: a list is taken as is, a string is split like a POSIX shell would."""
+    argv = shlex.split(command) if isinstance(command, str) else list(command)
+    if not argv:
+        raise ConnectorCommandError("empty connector command")
+    if shutil.which(argv[0]) is None and not Path(argv[0]).exists():
+        raise ConnectorCommandError(f"connector command not found: {argv[0]!r}")
+    return argv
+
+
+@dataclass
+class StderrTail:
+    """Keeps only the last `limit` bytes a connector wrote to stderr, for error reports."""
+
+    limit: int = STDERR_TAIL_BYTES
+    _data: bytearray = field(default_factory=bytearray)
+
+    def add(self, chunk: bytes) -> None:
+        self._data += chunk
+        if len(self._data) > self.limit:
+            del self._data[: len(self._data) - self.limit]
+
+    def text(self, max_chars: int = 2000) -> str:
+        """The tail as text, at most `max_chars` characters from its end."""
+        return self._data.decode("utf-8", errors="replace")[-max_chars:].strip()
+
+
+@dataclass
+class ConnectorProcess:
+    """A running connector: its process, where its stderr tail goes, and its name for messages."""
+
+    name: str
+    process: Process
+    stderr_tail: StderrTail
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Raw stdout chunks until end of file."""
+        stdout = self.process.stdout
+        assert stdout is not None
+        try:
+            while True:
+                yield await stdout.receive(READ_CHUNK_BYTES)
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return
+
+    async def send(self, data: bytes) -> None:
+        """Write to stdin, waiting while the pipe is full (backpressure)."""
+        stdin = self.process.stdin
+        assert stdin is not None
+        await stdin.send(data)
+
+    async def close_stdin(self) -> None:
+        """Signal end of input; a process that already went away is fine."""
+        if self.process.stdin is not None:
+            try:
+                await self.process.stdin.aclose()
+            except (anyio.BrokenResourceError, BrokenPipeError, OSError):
+                pass
+
+    def signal_group(self, signum: int) -> None:
+        """Send `signum` to the connector's whole process group, if it still runs."""
+        if self.process.returncode is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    async def stop(self, grace_s: float = DEFAULT_GRACE_S) -> int:
+        """SIGTERM, then SIGKILL after `grace_s`; returns the exit code once the process is reaped."""
+        if self.process.returncode is None:
+            self.signal_group(signal.SIGTERM)
+            with anyio.move_on_after(grace_s):
+                return await self.process.wait()
+            self.signal_group(signal.SIGKILL)
+        return await self.process.wait()
+
+
+async def _drain_stderr(stream: ByteReceiveStream, tail: StderrTail, done: anyio.Event) -> None:
+    try:
+        async for chunk in stream:
+            tail.add(chunk)
+    except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+        pass
+    finally:
+        done.set()
+
+
+def _write_private_json(directory: Path, name: str, value: Any) -> Path:
+    path = directory / f"{name}.json"
+    data = value.model_dump_json(exclude_none=True).encode() if isinstance(value, BaseModel) else orjson.dumps(value)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    return path
+
+
+@asynccontextmanager
+async def open_connector(
+    name: str,
+    command: Sequence[str],
+    subcommand: str,
+    arguments: Mapping[str, Any],
+    *,
+    stdin: bool = False,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    grace_s: float = DEFAULT_GRACE_S,
+) -> AsyncIterator[ConnectorProcess]:
+    """Start `command subcommand --name <file>...`, each argument in a private 0600 temp file.
+
+    On exit from the block the process is stopped (if still running) and reaped, and the files are removed.
+    """
+    with tempfile.TemporaryDirectory(prefix="sync-engine-") as tmp:
+        os.chmod(tmp, 0o700)
+        argv = [*command, subcommand]
+        for arg_name, value in arguments.items():
+            if value is not None:
+                argv += [f"--{arg_name}", str(_write_private_json(Path(tmp), arg_name, value))]
+        try:
+            process = await anyio.open_process(
+                argv,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                start_new_session=True,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+            )
+        except OSError as exc:
+            raise ConnectorCommandError(f"cannot start {name} ({argv[0]}): {exc.strerror}") from exc
+        connector = ConnectorProcess(name, process, StderrTail())
+        stderr_done = anyio.Event()
+        try:
+            async with anyio.create_task_group() as tasks:
+                assert process.stderr is not None
+                tasks.start_soon(_drain_stderr, process.stderr, connector.stderr_tail, stderr_done)
+                try:
+                    yield connector
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await connector.close_stdin()
+                        await connector.stop(grace_s)
+                        with anyio.move_on_after(1.0):  # a grandchild may hold stderr open
+                            await stderr_done.wait()
+                    tasks.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await process.aclose()
+
+
+def describe_command(command: Sequence[str]) -> str:
+    """A command line for messages."""
+    return shlex.join(command)

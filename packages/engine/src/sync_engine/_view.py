@@ -1,0 +1,55 @@
+"""A live progress view on stderr (rich): one bar per stream with % of its range, records/s, ETA and errors."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from sync_protocol import ErrorMessage, Message, ProgressMessage, RunProgress
+
+
+class ProgressView:
+    """Renders `progress` and `error` messages; use as a context manager around a sync."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._console = Console(file=stream, stderr=True)
+        self._bars = Progress(
+            TextColumn("[bold]{task.description:<24}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}%"),
+            TextColumn("{task.fields[records]:>10,} rec"),
+            TextColumn("{task.fields[status]}"),
+            TimeRemainingColumn(),
+            console=self._console,
+            transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._total: TaskID | None = None
+
+    def __enter__(self) -> ProgressView:
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bars.stop()
+
+    def show(self, message: Message) -> None:
+        """Update the view from one engine message."""
+        if isinstance(message, ProgressMessage):
+            self._update(message.progress)
+        elif isinstance(message, ErrorMessage):
+            where = f" [{message.error.stream}]" if message.error.stream else ""
+            self._console.print(f"[red]error{where} ({message.error.level.value}):[/red] {message.error.message}")
+
+    def _update(self, progress: RunProgress) -> None:
+        for name, stream in progress.streams.items():
+            records, status = stream.record_count, stream.status.value
+            completed = 100.0 * (stream.covered_fraction or 0.0)
+            if name not in self._tasks:
+                self._tasks[name] = self._bars.add_task(name, total=100.0, records=records, status=status)
+            self._bars.update(self._tasks[name], completed=completed, records=records, status=status)
+        rate = f"{progress.records_per_s:,.0f} rec/s"
+        if self._total is None:
+            self._total = self._bars.add_task("all streams", total=None, records=0, status=rate)
+        self._bars.update(self._total, records=progress.record_count, status=rate)

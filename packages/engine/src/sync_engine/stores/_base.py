@@ -1,0 +1,19 @@
+"""The plug point for where checkpoints live."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sync_protocol import SyncState
+
+
+class StateStore(Protocol):
+    """Loads and saves one `SyncState` per key (a pipeline name). `save` must be atomic: old or new, never half."""
+
+    def load(self, key: str) -> SyncState | None:
+        """The last saved state under `key`, or None."""
+        ...
+
+    def save(self, key: str, state: SyncState) -> None:
+        """Replace the state under `key`; durable when it returns."""
+        ...

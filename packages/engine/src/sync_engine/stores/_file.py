@@ -1,0 +1,51 @@
+"""The default state store: one JSON file per key, replaced atomically (write temp, fsync, rename, fsync dir)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from sync_protocol import SyncState
+
+
+def _file_name(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", key) + ".json"
+
+
+class FileStateStore:
+    """States as `<directory>/<key>.json`; or, given a path ending in `.json`, that single file for every key."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+
+    def path_for(self, key: str) -> Path:
+        """The file that holds `key`'s state."""
+        return self._path if self._path.suffix == ".json" else self._path / _file_name(key)
+
+    def load(self, key: str) -> SyncState | None:
+        path = self.path_for(key)
+        try:
+            return SyncState.model_validate_json(path.read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def save(self, key: str, state: SyncState) -> None:
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(state.model_dump_json(exclude_none=True).encode())
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)

@@ -1,0 +1,21 @@
+"""A state store over a plain dict, for library users and tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sync_protocol import SyncState
+
+
+class MemoryStateStore:
+    """Keeps states as JSON-ready dicts in `data` (a dict the caller may pass in and inspect)."""
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self.data: dict[str, Any] = data if data is not None else {}
+
+    def load(self, key: str) -> SyncState | None:
+        raw = self.data.get(key)
+        return None if raw is None else SyncState.model_validate(raw)
+
+    def save(self, key: str, state: SyncState) -> None:
+        self.data[key] = state.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,67 @@
+"""State in PostgreSQL: `"<schema>"."_sync_state"(state_key, state, updated_at)`, the table destination-postgres
+also writes its per-stream checkpoints to (under `stream:<name>` keys), so both can live in one schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sync_protocol import SyncState
+
+TABLE = "_sync_state"
+
+
+class PostgresStateStore:
+    """One row per key; each save is its own committed transaction (an upsert)."""
+
+    def __init__(self, url: str, schema: str = "public", table: str = TABLE) -> None:
+        self._url = url
+        self._schema = schema
+        self._table = table
+        self._ready = False
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self._url, autocommit=True)
+
+    def _target(self) -> Any:
+        from psycopg import sql
+
+        return sql.Identifier(self._schema, self._table)
+
+    def _ensure(self, conn: Any) -> None:
+        if self._ready:
+            return
+        from psycopg import sql
+
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema)))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (state_key text PRIMARY KEY, state jsonb NOT NULL, "
+                "updated_at timestamptz NOT NULL DEFAULT now())"
+            ).format(self._target())
+        )
+        self._ready = True
+
+    def load(self, key: str) -> SyncState | None:
+        from psycopg import sql
+
+        with self._connect() as conn:
+            self._ensure(conn)
+            row = conn.execute(
+                sql.SQL("SELECT state::text FROM {} WHERE state_key = %s").format(self._target()), (key,)
+            ).fetchone()
+        return None if row is None else SyncState.model_validate_json(row[0])
+
+    def save(self, key: str, state: SyncState) -> None:
+        from psycopg import sql
+
+        with self._connect() as conn:
+            self._ensure(conn)
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (state_key, state, updated_at) VALUES (%s, %s::jsonb, now()) "
+                    "ON CONFLICT (state_key) DO UPDATE SET state = EXCLUDED.state, updated_at = now()"
+                ).format(self._target()),
+                (key, state.model_dump_json(exclude_none=True)),
+            )
