@@ -1,1 +1,24 @@
-"""source_stripe connector (DESIGN §5)."""
+"""source_stripe: the Stripe source connector (DESIGN §5); run it as `source-stripe`."""
+
+from ._config import StripeConfig
+from ._connector import StripeSource
+from ._errors import StreamSkipped, map_stripe_errors
+from ._rate import CancelledError, TokenBucket
+from ._segments import PageOutcome, Segment, advance, split
+from ._streams import STREAMS, STREAMS_BY_NAME, StreamDef
+
+__all__ = [
+    "STREAMS",
+    "STREAMS_BY_NAME",
+    "CancelledError",
+    "PageOutcome",
+    "Segment",
+    "StreamDef",
+    "StreamSkipped",
+    "StripeConfig",
+    "StripeSource",
+    "TokenBucket",
+    "advance",
+    "map_stripe_errors",
+    "split",
+]

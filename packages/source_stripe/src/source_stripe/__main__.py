@@ -1,12 +1,15 @@
-"""Entry point; the connector is being written (see its issue)."""
+"""Console entry point of `source-stripe`."""
 
-import sys
+from __future__ import annotations
+
+from sync_protocol.sdk import main as sdk_main
+
+from ._connector import StripeSource
 
 
 def main() -> None:
-    """Not implemented yet: exits 2 with a one-line message."""
-    sys.stderr.write("error: this connector is not implemented yet\n")
-    sys.exit(2)
+    """Run the command given on the command line and exit with its code."""
+    sdk_main(StripeSource(), prog="source-stripe")
 
 
 if __name__ == "__main__":

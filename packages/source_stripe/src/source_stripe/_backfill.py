@@ -1,0 +1,179 @@
+"""Runs the backfill: every segment of every stream is a page task on one worker pool under one rate budget.
+
+Only the main thread touches stream state: workers fetch pages, the main thread applies each page (records, then
+a `source_state` whose `time_range` is exactly what that page completed) and schedules the continuation.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sync_protocol import (
+    ConfiguredStream,
+    Message,
+    StreamStatus,
+    StreamStatusMessage,
+    StreamStatusValue,
+    SyncMode,
+    TimeRange,
+    StreamError,
+    error_message,
+)
+from sync_protocol.sdk import record, stream_state
+
+from ._config import StripeConfig
+from ._errors import StreamSkipped
+from ._http import StripeHttp
+from ._pages import Page, fetch_children, fetch_page
+from ._segments import Segment, advance
+from ._streams import StreamDef
+
+STATE_VERSION = 1
+
+
+def ts(second: int) -> datetime:
+    """A Unix second as an aware UTC datetime."""
+    return datetime.fromtimestamp(second, UTC)
+
+
+@dataclass
+class StreamRun:
+    """The main thread's view of one stream during a read."""
+
+    stream: StreamDef
+    configured: ConfiguredStream
+    requested: TimeRange
+    """The span this read covers, as instants (bounded)."""
+    range_s: tuple[int, int]
+    """The same span in whole seconds: [ceil(gte), ceil(lt))."""
+    segments: dict[int, Segment] = field(default_factory=dict)
+    events_after: int | None = None
+    """Second from which events still have to be applied (set once the backfill is complete)."""
+    needs_events: bool = False
+    stopped: bool = False
+    records: int = 0
+
+    @property
+    def incremental(self) -> bool:
+        """Whether the stream continues through events after its backfill."""
+        return self.configured.sync_mode == SyncMode.INCREMENTAL
+
+    def state_data(self) -> dict[str, Any]:
+        """The stream's checkpoint: small, remaining segments with cursors plus the events cursor."""
+        return {
+            "v": STATE_VERSION,
+            "range": list(self.range_s),
+            "segments": [s.to_json() for s in self.segments.values()],
+            "done": not self.segments,
+            "events_after": self.events_after,
+        }
+
+    def span(self, seconds: tuple[int, int] | None) -> TimeRange | None:
+        """Whole seconds [a, b) as a TimeRange, widened to the requested bounds at the ends (no slivers)."""
+        if seconds is None:
+            return None
+        a, b = seconds
+        gte = self.requested.gte if a <= self.range_s[0] else ts(a)
+        lt = self.requested.lt if b >= self.range_s[1] else ts(b)
+        return TimeRange(gte=gte, lt=lt)
+
+
+def status(stream: str, value: StreamStatusValue, *, reason: str | None = None,
+           retry_at: datetime | None = None, time_range: TimeRange | None = None) -> StreamStatusMessage:
+    """A stream_status message."""
+    return StreamStatusMessage(stream_status=StreamStatus(
+        stream=stream, status=value, reason=reason, retry_at=retry_at, time_range=time_range
+    ))
+
+
+class Backfill:
+    """Schedules page tasks of many streams on `workers` threads and applies results in order of completion."""
+
+    def __init__(self, http: StripeHttp, config: StripeConfig, notices: queue.Queue[Message],
+                 on_idle: Callable[[], Iterator[Message]] | None = None) -> None:
+        self._http = http
+        self._config = config
+        self._notices = notices
+        self._on_idle = on_idle
+        self._keys = itertools.count()
+
+    def run(self, runs: list[StreamRun]) -> Iterator[Message]:
+        """Yield records, states and statuses until every segment of every stream is done or stopped."""
+        pool = ThreadPoolExecutor(max_workers=self._config.max_concurrency, thread_name_prefix="stripe-page")
+        futures: dict[Future[Page], tuple[StreamRun, int]] = {}
+        try:
+            for run in runs:
+                for key, segment in list(run.segments.items()):
+                    futures[self._submit(pool, run, segment)] = (run, key)
+            while futures:
+                done, _ = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
+                yield from self._drain()
+                for future in done:
+                    run, key = futures.pop(future)
+                    if run.stopped:
+                        continue
+                    try:
+                        page = future.result()
+                    except StreamError as exc:
+                        run.stopped = True
+                        for other in [f for f, (r, _) in futures.items() if r is run]:
+                            other.cancel()
+                        if isinstance(exc, StreamSkipped):
+                            yield status(run.stream.name, StreamStatusValue.SKIPPED, reason=exc.message)
+                        else:
+                            yield error_message(exc, stream=run.stream.name)
+                        continue
+                    for message, follow_up, new_key in self._apply(run, key, page):
+                        if follow_up is not None and new_key is not None:
+                            futures[self._submit(pool, run, follow_up)] = (run, new_key)
+                        if message is not None:
+                            yield message
+            yield from self._drain()
+        finally:
+            if futures:  # stopped early: reach in-flight requests and sleeps
+                self._http.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _drain(self) -> Iterator[Message]:
+        while True:
+            try:
+                yield self._notices.get_nowait()
+            except queue.Empty:
+                break
+        if self._on_idle is not None:
+            yield from self._on_idle()
+
+    def _submit(self, pool: ThreadPoolExecutor, run: StreamRun, segment: Segment) -> Future[Page]:
+        fetch = fetch_children if run.stream.parent else fetch_page
+        return pool.submit(fetch, self._http, self._config, run.stream, segment)
+
+    def _apply(
+        self, run: StreamRun, key: int, page: Page
+    ) -> Iterator[tuple[Message | None, Segment | None, int | None]]:
+        segment = run.segments.pop(key)
+        outcome = advance(
+            segment, page.times, page.last_id, page.has_more,
+            target_objects=self._config.segment_objects, max_split=self._config.max_split,
+        )
+        name = run.stream.name
+        objects = page.objects if run.stream.parent else page.objects[: outcome.emit]
+        for obj in objects:
+            yield record(name, obj), None, None
+        run.records += len(objects)
+        for replacement in outcome.replacements:
+            new_key = next(self._keys)
+            run.segments[new_key] = replacement
+            yield None, replacement, new_key
+        completed = run.span(outcome.completed)
+        if not run.segments:
+            if completed is None:
+                completed = run.requested  # unfiltered streams complete all at once
+            if run.incremental and run.events_after is None:
+                run.events_after = run.range_s[1]
+        yield stream_state(name, run.state_data(), completed), None, None

@@ -1,0 +1,128 @@
+"""The registry of Stripe streams: where each object is listed, how it is filtered, and its generated schema.
+
+Schemas and whether a list endpoint takes a `created` filter are read from `_schemas.json`, which
+`python -m source_stripe._schemagen` derives from the stripe SDK's typed resources and list parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True)
+class StreamDef:
+    """How one Stripe object type is listed and retrieved."""
+
+    name: str
+    """Stream name in the catalog."""
+    path: str
+    """List path; `{parent}` is replaced by a parent object's id for per-parent streams."""
+    resource: str
+    """SDK resource class, dotted under `stripe` (e.g. `checkout.Session`): the source of the schema."""
+    object_name: str
+    """The `object` value Stripe gives this type; events name it in `data.object.object`."""
+    retrieve_path: str | None = None
+    """Path of one object (`{id}` replaced) used to re-fetch after an event; None when not retrievable."""
+    extra_params: tuple[tuple[str, str], ...] = ()
+    """List parameters every request needs, e.g. `status=all` so canceled subscriptions are not omitted."""
+    time_field: str = "created"
+    """Field holding the object's creation time (invoice items use `date`)."""
+    parent: str | None = None
+    """Parent stream whose ids are listed first, for objects only listable per parent."""
+    parent_param: str | None = None
+    """Query parameter naming the parent (when the parent id is not in the path)."""
+    params_class: str = ""
+    """SDK list-params class, dotted under `stripe.params`; tells whether `created` filters are accepted."""
+
+    @property
+    def created_filter(self) -> bool:
+        """Whether the list endpoint accepts `created[gte]`/`created[lt]` (from the SDK's list params)."""
+        return bool(generated()["streams"][self.name]["created_filter"]) and self.parent is None
+
+    @property
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema of one record, generated from the SDK's typed resource."""
+        schema: dict[str, Any] = generated()["streams"][self.name]["schema"]
+        return schema
+
+
+def _s(
+    name: str, path: str, resource: str, object_name: str, *, params_class: str | None = None,
+    retrieve_path: str | None = None, **kw: Any,
+) -> StreamDef:
+    if retrieve_path is None and "{parent}" not in path:
+        retrieve_path = f"{path}/{{id}}"
+    return StreamDef(
+        name, path, resource, object_name, retrieve_path, params_class=params_class or f"{resource}ListParams", **kw
+    )
+
+
+STREAMS: tuple[StreamDef, ...] = (
+    _s("customers", "/v1/customers", "Customer", "customer"),
+    _s("charges", "/v1/charges", "Charge", "charge"),
+    _s("invoices", "/v1/invoices", "Invoice", "invoice"),
+    _s("invoiceitems", "/v1/invoiceitems", "InvoiceItem", "invoiceitem", time_field="date"),
+    _s("subscriptions", "/v1/subscriptions", "Subscription", "subscription", extra_params=(("status", "all"),)),
+    _s("subscription_items", "/v1/subscription_items", "SubscriptionItem", "subscription_item",
+       parent="subscriptions", parent_param="subscription"),
+    _s("subscription_schedules", "/v1/subscription_schedules", "SubscriptionSchedule", "subscription_schedule"),
+    _s("products", "/v1/products", "Product", "product"),
+    _s("prices", "/v1/prices", "Price", "price"),
+    _s("plans", "/v1/plans", "Plan", "plan"),
+    _s("coupons", "/v1/coupons", "Coupon", "coupon"),
+    _s("promotion_codes", "/v1/promotion_codes", "PromotionCode", "promotion_code"),
+    _s("payment_intents", "/v1/payment_intents", "PaymentIntent", "payment_intent"),
+    _s("setup_intents", "/v1/setup_intents", "SetupIntent", "setup_intent"),
+    _s("payment_methods", "/v1/customers/{parent}/payment_methods", "PaymentMethod", "payment_method",
+       parent="customers", retrieve_path="/v1/payment_methods/{id}", params_class="CustomerPaymentMethodListParams"),
+    _s("refunds", "/v1/refunds", "Refund", "refund"),
+    _s("disputes", "/v1/disputes", "Dispute", "dispute"),
+    _s("payouts", "/v1/payouts", "Payout", "payout"),
+    _s("transfers", "/v1/transfers", "Transfer", "transfer"),
+    _s("balance_transactions", "/v1/balance_transactions", "BalanceTransaction", "balance_transaction"),
+    _s("application_fees", "/v1/application_fees", "ApplicationFee", "application_fee"),
+    _s("credit_notes", "/v1/credit_notes", "CreditNote", "credit_note"),
+    _s("checkout_sessions", "/v1/checkout/sessions", "checkout.Session", "checkout.session"),
+    _s("tax_rates", "/v1/tax_rates", "TaxRate", "tax_rate"),
+    _s("tax_ids", "/v1/tax_ids", "TaxId", "tax_id"),
+    _s("early_fraud_warnings", "/v1/radar/early_fraud_warnings", "radar.EarlyFraudWarning",
+       "radar.early_fraud_warning"),
+    _s("reviews", "/v1/reviews", "Review", "review"),
+    _s("topups", "/v1/topups", "Topup", "topup"),
+    _s("files", "/v1/files", "File", "file"),
+    _s("file_links", "/v1/file_links", "FileLink", "file_link"),
+    _s("events", "/v1/events", "Event", "event"),
+    _s("payment_links", "/v1/payment_links", "PaymentLink", "payment_link"),
+    _s("shipping_rates", "/v1/shipping_rates", "ShippingRate", "shipping_rate"),
+    _s("quotes", "/v1/quotes", "Quote", "quote"),
+    _s("webhook_endpoints", "/v1/webhook_endpoints", "WebhookEndpoint", "webhook_endpoint"),
+    _s("tax_codes", "/v1/tax_codes", "TaxCode", "tax_code"),
+    _s("accounts", "/v1/accounts", "Account", "account"),
+    _s("customer_balance_transactions", "/v1/customers/{parent}/balance_transactions",
+       "CustomerBalanceTransaction", "customer_balance_transaction", parent="customers",
+       params_class="CustomerBalanceTransactionListParams"),
+    _s("billing_portal_configurations", "/v1/billing_portal/configurations", "billing_portal.Configuration",
+       "billing_portal.configuration"),
+    _s("issuing_cardholders", "/v1/issuing/cardholders", "issuing.Cardholder", "issuing.cardholder"),
+    _s("issuing_cards", "/v1/issuing/cards", "issuing.Card", "issuing.card"),
+    _s("issuing_authorizations", "/v1/issuing/authorizations", "issuing.Authorization", "issuing.authorization"),
+    _s("issuing_transactions", "/v1/issuing/transactions", "issuing.Transaction", "issuing.transaction"),
+)
+
+STREAMS_BY_NAME: dict[str, StreamDef] = {s.name: s for s in STREAMS}
+STREAMS_BY_OBJECT: dict[str, StreamDef] = {s.object_name: s for s in STREAMS}
+
+SCHEMAS_FILE = "_schemas.json"
+
+
+@cache
+def generated() -> dict[str, Any]:
+    """The generated schemas file, parsed once (discover stays offline and fast)."""
+    raw = resources.files("source_stripe").joinpath(SCHEMAS_FILE).read_bytes()
+    data: dict[str, Any] = orjson.loads(raw)
+    return data

@@ -1,0 +1,340 @@
+"""The HTTP face of the fake Stripe API: routing, Stripe's list semantics, error bodies, auth and faults."""
+
+from __future__ import annotations
+
+import random
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+from ._data import FAN_OUT, RESOURCES_BY_PATH, Collection, Store
+
+CHILD_ROUTES = {"payment_methods": "payment_methods", "balance_transactions": "balance_transactions_of_customers"}
+
+
+@dataclass
+class Faults:
+    """What goes wrong, and how often; change it at any time (reads are unlocked snapshots)."""
+
+    latency_s: float = 0.0
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_reset: float = 0.0
+    retry_after: str | None = "1"
+    script: list[str] = field(default_factory=list)
+    """Faults for the next requests, in order: "429", "500", "503", "reset"; consumed one per request."""
+    seed: int = 0
+
+
+class ApiError(Exception):
+    """A Stripe-shaped error response."""
+
+    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error",
+                 code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        body: dict[str, Any] = {"type": kind, "message": message}
+        if code:
+            body["code"] = code
+        if param:
+            body["param"] = param
+        self.body = {"error": body}
+
+
+class FakeStripe:
+    """State shared by the handler threads: the store, keys, unavailable endpoints, faults, request counts."""
+
+    def __init__(self, store: Store, *, keys: dict[str, str] | None = None) -> None:
+        self.store = store
+        self.keys: dict[str, str] = keys if keys is not None else {"sk_test_fake": "ok"}
+        """API key -> "ok" or "expired"."""
+        self.unavailable: dict[str, str] = {}
+        """List path (e.g. "issuing/cards") -> the 400 message Stripe gives an account that cannot use it."""
+        self.faults = Faults()
+        self._rng = random.Random(0)
+        self._lock = threading.Lock()
+        self.request_times: list[float] = []
+        self.paths: list[str] = []
+
+    def reseed(self, seed: int) -> None:
+        """Restart the fault dice."""
+        self._rng = random.Random(seed)
+
+    def pick_fault(self) -> str | None:
+        """The fault for the request now arriving, if any."""
+        with self._lock:
+            if self.faults.script:
+                return self.faults.script.pop(0)
+            roll = self._rng.random()
+            if roll < self.faults.rate_429:
+                return "429"
+            roll -= self.faults.rate_429
+            if roll < self.faults.rate_500:
+                return "500"
+            roll -= self.faults.rate_500
+            if roll < self.faults.rate_reset:
+                return "reset"
+            return None
+
+    def count(self, path: str) -> None:
+        """Remember one API request (for budgets and assertions)."""
+        with self._lock:
+            self.request_times.append(time.monotonic())
+            self.paths.append(path)
+
+    # ---- API ----------------------------------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, query: list[tuple[str, str]], key: str | None,
+               form: list[tuple[str, str]]) -> dict[str, Any]:
+        """Answer one API call or raise `ApiError`."""
+        status = self.keys.get(key or "")
+        if status is None:
+            raise ApiError(401, "Invalid API Key provided: " + _mask(key or ""))
+        if status == "expired":
+            raise ApiError(401, "Expired API Key provided: " + _mask(key or ""), code="api_key_expired")
+        if not path.startswith("/v1/"):
+            raise _unknown(method, path)
+        rest = path[4:].strip("/")
+        if method == "GET" and rest in ("balance", "account"):
+            return {"object": rest, "id": "acct_fake" if rest == "account" else None, "livemode": False}
+        parts = rest.split("/")
+        if len(parts) == 3 and parts[0] == "customers" and parts[2] in CHILD_ROUTES and method == "GET":
+            return self._list(self.store.collections[CHILD_ROUTES[parts[2]]], query, parent_id=parts[1])
+        for n in (2, 1):
+            resource_path = "/".join(parts[:n])
+            if resource_path in RESOURCES_BY_PATH and len(parts) in (n, n + 1):
+                if resource_path in self.unavailable:
+                    raise ApiError(400, self.unavailable[resource_path])
+                c = self.store.collections[resource_path]
+                object_id = parts[n] if len(parts) == n + 1 else None
+                return self._dispatch(method, c, object_id, query, form)
+        raise _unknown(method, path)
+
+    def _dispatch(self, method: str, c: Collection, object_id: str | None, query: list[tuple[str, str]],
+                  form: list[tuple[str, str]]) -> dict[str, Any]:
+        fields = _form_fields(form)
+        if object_id is None:
+            if method == "GET":
+                return self._list(c, query)
+            if method == "POST":
+                return self.store.create(c.resource.path, fields)
+        else:
+            try:
+                if method == "GET":
+                    i = c.position_of(object_id)
+                    if i is None or not c.alive(i):
+                        raise KeyError(object_id)
+                    return c.render(i)
+                if method == "POST":
+                    return self.store.update(object_id, fields)
+                if method == "DELETE":
+                    return self.store.delete(object_id)
+            except KeyError:
+                raise ApiError(404, f"No such {c.resource.object_name}: '{object_id}'", code="resource_missing",
+                               param="id") from None
+        raise ApiError(405, f"Unrecognized request URL ({method}: {c.resource.path}).")
+
+    def _list(self, c: Collection, query: list[tuple[str, str]], parent_id: str | None = None) -> dict[str, Any]:
+        params = dict(query)
+        limit = _int_param(params, "limit", 10)
+        if not 1 <= limit <= 100:
+            raise ApiError(400, "Invalid limit: must be between 1 and 100", param="limit")
+        gte, lt = _created_bounds(params, c)
+        if parent_id is None and c.resource.parent_field and c.resource.parent_field in params:
+            parent_id = params[c.resource.parent_field]
+        with self.store.lock:
+            lo, hi = c.positions_between(gte, lt)
+            if parent_id is not None:
+                lo, hi = _child_positions(c, parent_id, lo, hi)
+            keep = _filter(c, params, parent_id)
+            after, before = params.get("starting_after"), params.get("ending_before")
+            if after and before:
+                raise ApiError(400, "You may only specify one of these parameters: ending_before, starting_after.")
+            data: list[dict[str, Any]] = []
+            if before:
+                start = self._cursor(c, before, "ending_before") + 1
+                i = max(start, lo)
+                while i < hi and len(data) <= limit:
+                    if c.alive(i) and keep(i):
+                        data.append(c.render(i))
+                    i += 1
+                data.reverse()
+                has_more = len(data) > limit
+                data = data[-limit:] if has_more else data
+            else:
+                start = hi - 1 if not after else min(hi - 1, self._cursor(c, after, "starting_after") - 1)
+                i = start
+                while i >= lo and len(data) <= limit:
+                    if c.alive(i) and keep(i):
+                        data.append(c.render(i))
+                    i -= 1
+                has_more = len(data) > limit
+                data = data[:limit]
+        return {"object": "list", "url": f"/v1/{c.resource.path}", "has_more": has_more, "data": data}
+
+    def _cursor(self, c: Collection, object_id: str, param: str) -> int:
+        i = c.position_of(object_id)
+        if i is None:
+            raise ApiError(400, f"Invalid {param}: no such {c.resource.object_name} '{object_id}'", param=param)
+        return i
+
+
+def _child_positions(c: Collection, parent_id: str, lo: int, hi: int) -> tuple[int, int]:
+    digits = parent_id.rpartition("_")[2]
+    if not digits.isdigit():
+        return 0, 0
+    p = int(digits)
+    if c.extra_created:  # live children may belong to anyone: scan everything, filter by field
+        return lo, hi
+    return max(lo, p * FAN_OUT), min(hi, (p + 1) * FAN_OUT)
+
+
+def _filter(c: Collection, params: dict[str, str], parent_id: str | None) -> Callable[[int], bool]:
+    field_name = c.resource.parent_field
+    if c.resource.path == "subscriptions" and params.get("status") not in ("all", "canceled"):
+        return lambda i: c.render(i).get("status") != "canceled"
+    if parent_id is not None and field_name and c.extra_created:
+        return lambda i: c.render(i).get(field_name) == parent_id
+    return lambda i: True
+
+
+def _int_param(params: dict[str, str], name: str, default: int) -> int:
+    if name not in params:
+        return default
+    try:
+        return int(params[name])
+    except ValueError:
+        raise ApiError(400, f"Invalid integer: {params[name]}", param=name) from None
+
+
+def _created_bounds(params: dict[str, str], c: Collection) -> tuple[int | None, int | None]:
+    keys = [k for k in params if k == "created" or k.startswith("created[")]
+    if not keys:
+        return None, None
+    if not c.resource.created_filter:
+        raise ApiError(400, "Received unknown parameter: created", param="created")
+    gte: int | None = None
+    lt: int | None = None
+    for k in keys:
+        v = _int_param(params, k, 0)
+        op = k[8:-1] if k != "created" else "eq"
+        if op == "gte":
+            gte = v if gte is None else max(gte, v)
+        elif op == "gt":
+            gte = v + 1 if gte is None else max(gte, v + 1)
+        elif op == "lt":
+            lt = v if lt is None else min(lt, v)
+        elif op == "lte":
+            lt = v + 1 if lt is None else min(lt, v + 1)
+        elif op == "eq":
+            gte, lt = v, v + 1
+        else:
+            raise ApiError(400, f"Received unknown parameter: {k}", param=k)
+    return gte, lt
+
+
+def _form_fields(form: list[tuple[str, str]]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for k, v in form:
+        if k.startswith("metadata[") and k.endswith("]"):
+            fields.setdefault("metadata", {})[k[9:-1]] = v
+        else:
+            fields[k] = int(v) if v.isdigit() else v
+    return fields
+
+
+def _mask(key: str) -> str:
+    return (key[:8] + "*" * 12 + key[-4:]) if len(key) > 12 else "****"
+
+
+def _unknown(method: str, path: str) -> ApiError:
+    return ApiError(404, f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs.")
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One request: authenticate, inject faults, answer JSON with Content-Length over keep-alive."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: StripeHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read assertions, not access logs."""
+
+    def _serve(self, method: str) -> None:
+        api = self.server.api
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        api.count(url.path)
+        if api.faults.latency_s:
+            time.sleep(api.faults.latency_s)
+        fault = api.pick_fault()
+        if fault == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
+        if fault == "429":
+            headers = {"Stripe-Rate-Limited-Reason": "global-rate"}
+            if api.faults.retry_after is not None:
+                headers["Retry-After"] = api.faults.retry_after
+            err = ApiError(429, "Too many requests hit the API too quickly.", code="rate_limit")
+            self._send(429, err.body, headers)
+            return
+        if fault in ("500", "503"):
+            self._send(int(fault), {"error": {"type": "api_error", "message": "An unknown error occurred."}})
+            return
+        auth = self.headers.get("Authorization", "")
+        key = auth[7:] if auth.startswith("Bearer ") else None
+        try:
+            payload = api.handle(method, url.path, parse_qsl(url.query, keep_blank_values=True), key,
+                                 parse_qsl(body.decode(), keep_blank_values=True))
+        except ApiError as exc:
+            self._send(exc.status, exc.body)
+            return
+        self._send(200, payload)
+
+    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = orjson.dumps(payload)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Request-Id", f"req_{time.monotonic_ns()}")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+
+class StripeHTTPServer(ThreadingHTTPServer):
+    """A threaded server on 127.0.0.1 bound to one `FakeStripe`."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, api: FakeStripe, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), Handler)
+        self.api = api
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:12345."""
+        return f"http://127.0.0.1:{self.server_address[1]}"
