@@ -1,12 +1,13 @@
-"""Entry point; the connector is being written (see its issue)."""
+"""Entry point of the `destination-postgres` executable."""
 
-import sys
+from sync_protocol.sdk import main as sdk_main
+
+from ._connector import PostgresDestination
 
 
 def main() -> None:
-    """Not implemented yet: exits 2 with a one-line message."""
-    sys.stderr.write("error: this connector is not implemented yet\n")
-    sys.exit(2)
+    """Run one command of the connector with the process's argv and exit with its code."""
+    sdk_main(PostgresDestination(), prog="destination-postgres")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,164 @@
+"""`PostgresDestination`: check, setup, teardown and write, wired onto the SDK."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
+
+import psycopg
+from pydantic import BaseModel
+from sync_protocol import (
+    ConfiguredCatalog,
+    ConnectionStatus,
+    ConnectionStatusValue,
+    Log,
+    LogLevel,
+    LogMessage,
+    Message,
+    RecordMessage,
+    SourceStateMessage,
+    StartMessage,
+    StreamError,
+    StreamStatusMessage,
+    StreamStatusValue,
+    error_message,
+)
+from sync_protocol.sdk import Connector
+
+from . import _ddl, _state_table
+from ._config import PostgresConfig
+from ._ddl import StreamTable
+from ._errors import map_psycopg_errors
+from ._writer import WriteSession
+
+
+def _log(level: LogLevel, text: str) -> LogMessage:
+    return LogMessage(log=Log(level=level, message=text))
+
+
+def connect(config: PostgresConfig) -> psycopg.Connection[Any]:
+    """A connection for DDL and control work; connection failures become Auth/ConfigError."""
+    with map_psycopg_errors(config.secrets(), connecting=True):
+        return psycopg.connect(config.conninfo())
+
+
+class PostgresDestination(Connector[PostgresConfig]):
+    """Typed tables from the catalog, COPY + merge, data and checkpoint in one transaction."""
+
+    config_model: ClassVar[type[BaseModel]] = PostgresConfig
+
+    def check(self, config: PostgresConfig) -> ConnectionStatus:
+        """Connect and verify we may create tables in the target schema (or create the schema)."""
+        schema = config.target_schema
+        with connect(config) as conn, map_psycopg_errors(config.secrets()):
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s),"
+                " has_database_privilege(current_database(), 'CREATE'), current_user",
+                [schema],
+            ).fetchone()
+            assert row is not None
+            exists, can_create_schema, user = row
+            if exists:
+                allowed = conn.execute("SELECT has_schema_privilege(%s, 'USAGE,CREATE')", [schema]).fetchone()
+                if not (allowed and allowed[0]):
+                    return ConnectionStatus(
+                        status=ConnectionStatusValue.FAILED,
+                        message=f"user {user!r} may not create tables in schema {schema!r}",
+                    )
+            elif not can_create_schema:
+                return ConnectionStatus(
+                    status=ConnectionStatusValue.FAILED,
+                    message=f"schema {schema!r} does not exist and user {user!r} may not create it",
+                )
+        return ConnectionStatus(status=ConnectionStatusValue.SUCCEEDED)
+
+    def setup(self, config: PostgresConfig, catalog: ConfiguredCatalog) -> Iterable[Message]:
+        """Create or evolve the schema, the state table and one table per stream (idempotent)."""
+        with connect(config) as conn:
+            tables, messages = _prepare(conn, config, catalog)
+            yield from messages
+            for table in tables.values():
+                yield _log(LogLevel.INFO, f"stream {table.stream!r} → {table.schema}.{table.table}")
+
+    def teardown(self, config: PostgresConfig) -> Iterable[Message]:
+        """Drop what setup created in the target schema (never a system schema, never others' tables)."""
+        with connect(config) as conn, map_psycopg_errors(config.secrets()):
+            dropped = _ddl.teardown(conn, config.target_schema)
+        yield _log(LogLevel.INFO, f"dropped: {', '.join(dropped) if dropped else 'nothing'}")
+
+    def write(
+        self, config: PostgresConfig, catalog: ConfiguredCatalog, messages: Iterator[Message]
+    ) -> Iterable[Message]:
+        """Load records; echo each state once its stream's rows are committed with it; pass the rest through."""
+        conn = connect(config)
+        session: WriteSession | None = None
+        try:
+            tables, notes = _prepare(conn, config, catalog)
+            yield from notes
+            with map_psycopg_errors(config.secrets()):
+                stored = _state_table.read_states(conn, config.target_schema)
+                lz4 = _ddl.lz4_available(conn)
+                conn.commit()
+            session = WriteSession(config, tables, stored, lz4, conn)
+            session.failed |= {s.name for s in catalog.streams if s.name not in tables}
+            session.run_id = uuid.uuid4().hex
+            yield from _write_loop(session, messages)
+        finally:
+            if session is not None:
+                session.abort()
+            conn.close()
+
+
+def _write_loop(session: WriteSession, messages: Iterator[Message]) -> Iterator[Message]:
+    add_record = session.add_record
+    results = session.results
+    finished: set[str] = set()
+    started: set[str] = set()
+    for message in messages:
+        if isinstance(message, RecordMessage):
+            record = message.record
+            add_record(record.stream, record.data, record.deleted)
+        elif isinstance(message, SourceStateMessage):
+            session.add_state(message)
+        elif isinstance(message, StreamStatusMessage):
+            status = message.stream_status
+            if status.status == StreamStatusValue.COMPLETE:
+                finished.add(status.stream)
+                session.finish_stream(status.stream)
+            else:
+                started.add(status.stream)
+            yield message
+        elif isinstance(message, StartMessage):
+            if not session.has_workers:
+                session.run_id = message.start.run_id
+            yield message
+        else:
+            yield message
+        session.tick()
+        if results:
+            yield from session.drain()
+    yield from session.close(finished, started)
+
+
+def _prepare(
+    conn: psycopg.Connection[Any], config: PostgresConfig, catalog: ConfiguredCatalog
+) -> tuple[dict[str, StreamTable], list[Message]]:
+    """Ensure the schema and every stream's table; stream-level problems become `stream` errors."""
+    schema = config.target_schema
+    secrets = config.secrets()
+    messages: list[Message] = []
+    with map_psycopg_errors(secrets):
+        _ddl.ensure_schema(conn, schema)
+        lz4 = _ddl.lz4_available(conn)
+        conn.commit()
+    tables: dict[str, StreamTable] = {}
+    for stream in catalog.streams:
+        warnings: list[str] = []
+        try:
+            with map_psycopg_errors(secrets, stream=stream.name):
+                tables[stream.name] = _ddl.ensure_stream_table(conn, schema, stream, lz4, warnings)
+        except StreamError as exc:
+            messages.append(error_message(exc, stream=stream.name))
+        messages.extend(_log(LogLevel.WARN, w) for w in warnings)
+    return tables, messages
