@@ -60,7 +60,10 @@ class SyntheticConfig(BaseModel):
     page_size: int = Field(default=100, ge=1)
     start: datetime = datetime(2024, 1, 1, tzinfo=UTC)
     seconds_per_record: int = Field(default=60, ge=1)
-    template: dict[str, Any] = Field(default_factory=dict, description="Extra fields merged into every record.")
+    template: dict[str, Any] = Field(
+        default_factory=dict, description="Fields merged into every record over the generated ones (all but `id`)."
+    )
+    pid_file: str | None = Field(default=None, description="Write the process id here when `read` starts.")
     api_key: SecretStr | None = Field(default=None, description="Unused; proves redaction.")
     failures: list[Failure] = Field(default_factory=list)
     check_fails: bool = False
@@ -112,6 +115,8 @@ class SyntheticSource(Connector[SyntheticConfig]):
         inputs: Iterator[SourceInput],
     ) -> Iterable[Message]:
         emitted = 0
+        if config.pid_file:
+            Path(config.pid_file).write_text(str(os.getpid()))
         for configured in catalog.streams:
             if configured.name not in config.streams:
                 raise StreamError(f"unknown stream {configured.name}", stream=configured.name)
@@ -150,12 +155,12 @@ class SyntheticSource(Connector[SyntheticConfig]):
             for i in range(index, page_end):
                 created = config.start + i * step
                 data = {
-                    **config.template,
-                    "id": f"{name}-{i}",
                     "created": int(created.timestamp()),
                     "name": f"{name} number {i}",
                     "amount": i * 7 % 1000,
                     "metadata": {"index": i},
+                    **config.template,
+                    "id": f"{name}-{i}",
                 }
                 yield record(name, data)
             gte = config.start + index * step

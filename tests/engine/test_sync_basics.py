@@ -1,0 +1,141 @@
+"""End-to-end syncs through real connector subprocesses: the happy path, enforcement, checkpoints, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sync_engine import FileStateStore, PipelineConfigError
+from sync_protocol import (
+    EndMessage,
+    LogMessage,
+    ProgressMessage,
+    RunStatus,
+    StartMessage,
+    StreamProgressStatus,
+)
+
+from .harness import expected_ids, ids_by_stream, pipeline, run_sync, stored
+
+STREAMS = {"customers": 250, "charges": 120}
+
+
+def test_full_sync_delivers_every_record_and_checkpoints(tmp_path: Path) -> None:
+    result, messages = run_sync(pipeline(tmp_path, {"streams": STREAMS, "page_size": 100}))
+    assert result.status is RunStatus.SUCCEEDED and not result.has_more
+    assert {k: set(v) for k, v in ids_by_stream(tmp_path).items()} == expected_ids(STREAMS)
+    assert isinstance(messages[0], StartMessage) or any(isinstance(m, StartMessage) for m in messages)
+    assert isinstance(messages[-1], EndMessage)
+    assert not any(m.type == "record" for m in messages)
+
+    state = FileStateStore(tmp_path / "state").load("default")
+    assert state is not None and state.finished
+    assert state.streams["customers"].data == {"next": 250}
+    [covered] = state.streams["customers"].completed_ranges
+    assert covered.gte is not None and covered.lt is not None
+    assert (covered.lt - covered.gte).total_seconds() == 250 * 60
+    assert state.progress is not None and state.progress.record_count == 370
+    assert state.progress.streams["charges"].state_count == 2
+    assert result.progress.streams["customers"].status is StreamProgressStatus.COMPLETE
+
+
+def test_second_run_resumes_from_the_checkpoint_and_sends_nothing_new(tmp_path: Path) -> None:
+    p = pipeline(tmp_path, {"streams": STREAMS})
+    run_sync(p)
+    before = len(stored(tmp_path))
+    result, _ = run_sync(p)
+    assert result.status is RunStatus.SUCCEEDED
+    assert len(stored(tmp_path)) == before
+    assert result.run_progress.record_count == 0
+
+
+def test_unconfigured_streams_are_dropped_and_fields_pruned(tmp_path: Path) -> None:
+    p = pipeline(
+        tmp_path,
+        {"streams": STREAMS},
+        streams=[{"name": "charges", "fields": ["amount"]}],
+    )
+    result, messages = run_sync(p)
+    assert result.status is RunStatus.SUCCEEDED
+    rows = stored(tmp_path)
+    assert {r["stream"] for r in rows} == {"charges"}
+    assert all(set(r["data"]) == {"id", "amount"} for r in rows), "primary key kept, other fields pruned"
+    assert len(rows) == 120
+
+
+def test_source_emitting_unconfigured_stream_is_dropped_counted_and_warned_once(tmp_path: Path) -> None:
+    # The synthetic source reads whatever the catalog says; a shell source that ignores the catalog shows drops.
+    script = tmp_path / "rogue.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        "spec) echo '{\"type\":\"spec\",\"spec\":{\"config\":{\"type\":\"object\"}}}';;\n"
+        "discover) echo '{\"type\":\"catalog\",\"catalog\":{\"streams\":[{\"name\":\"good\",\"json_schema\":"
+        "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}}},\"primary_key\":[[\"id\"]]},"
+        "{\"name\":\"other\",\"json_schema\":{}}]}}';;\n"
+        "read) for i in 1 2 3; do\n"
+        ' echo "{\\"type\\":\\"record\\",\\"record\\":{\\"stream\\":\\"good\\",\\"data\\":{\\"id\\":\\"g$i\\",\\"x\\":1},'
+        '\\"emitted_at\\":\\"2024-01-01T00:00:00Z\\"}}"\n'
+        ' echo "{\\"type\\":\\"record\\",\\"record\\":{\\"stream\\":\\"secret\\",\\"data\\":{\\"id\\":\\"s$i\\"},'
+        '\\"emitted_at\\":\\"2024-01-01T00:00:00Z\\"}}"\n'
+        " done\n"
+        " echo '{\"type\":\"source_state\",\"source_state\":{\"stream\":\"secret\",\"data\":1}}';;\n"
+        "esac\n"
+    )
+    script.chmod(0o755)
+    p = pipeline(tmp_path, {}, streams=[{"name": "good"}])
+    p.source.command = [str(script)]
+    p.source.config = {}
+    result, messages = run_sync(p)
+    assert result.status is RunStatus.SUCCEEDED
+    assert [r["data"] for r in stored(tmp_path)] == [{"id": f"g{i}"} for i in (1, 2, 3)]
+    assert result.dropped == {"secret": 4}
+    warnings = [m for m in messages if isinstance(m, LogMessage) and "'secret'" in m.log.message]
+    assert len(warnings) == 1
+
+
+def test_progress_is_emitted_and_cumulative(tmp_path: Path) -> None:
+    result, messages = run_sync(pipeline(tmp_path, {"streams": {"a": 50}, "page_size": 10, "page_delay_s": 0.3}))
+    progress = [m.progress for m in messages if isinstance(m, ProgressMessage)]
+    assert len(progress) >= 3
+    counts = [p.record_count for p in progress]
+    assert counts == sorted(counts) and counts[-1] == 50
+    assert result.progress.streams["a"].covered_fraction == 1.0
+
+
+def test_unknown_stream_in_selection_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(PipelineConfigError, match="unknown stream"):
+        run_sync(pipeline(tmp_path, {"streams": STREAMS}, streams=[{"name": "nope"}]))
+
+
+def test_config_is_validated_against_the_spec_before_any_io(tmp_path: Path) -> None:
+    with pytest.raises(PipelineConfigError, match=r"source config does not match its spec: streams"):
+        run_sync(pipeline(tmp_path, {"streams": "not-an-object"}))
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_time_range_limits_what_is_read_and_coverage_is_reported(tmp_path: Path) -> None:
+    p = pipeline(
+        tmp_path,
+        {"streams": {"a": 100}, "page_size": 10},
+        streams=[{"name": "a", "time_range": {"gte": "2024-01-01T00:10:00Z", "lt": "2024-01-01T00:30:00Z"}}],
+    )
+    result, _ = run_sync(p)
+    assert sorted(ids_by_stream(tmp_path)["a"], key=lambda s: int(s.split("-")[1])) == [f"a-{i}" for i in range(10, 30)]
+    assert result.progress.streams["a"].covered_fraction == 1.0
+    state = result.state.streams["a"]
+    assert [(r.gte.minute, r.lt.minute) for r in state.completed_ranges if r.gte and r.lt] == [(10, 30)]
+
+
+def test_record_validation_is_off_by_default_and_errors_the_stream_when_on(tmp_path: Path) -> None:
+    bad = {"streams": {"a": 5, "b": 5}, "template": {"amount": "not a number"}}
+    result, _ = run_sync(pipeline(tmp_path / "off", bad))
+    assert result.status is RunStatus.SUCCEEDED
+
+    checked = pipeline(tmp_path / "on", bad, validate_records=True, streams=[{"name": "a"}])
+    result, _ = run_sync(checked)
+    assert result.status is RunStatus.PARTIAL
+    assert result.progress.streams["a"].status is StreamProgressStatus.ERRORED
+    assert "amount" in (result.progress.streams["a"].error or "")
+    assert stored(tmp_path / "on") == []
