@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(load_samples(), start=args.start, end=args.end)
     for path in filter(None, args.streams.split(",")):
         store.generate(path, args.scale)
-    api = FakeStripe(store, keys={k: "ok" for k in (args.key or ["sk_test_fake"])})
+    api = FakeStripe(store, keys=dict.fromkeys(args.key or ["sk_test_fake"], "ok"))
     api.reseed(args.seed)
     api.faults.latency_s = args.latency
     api.faults.rate_429 = args.rate_429

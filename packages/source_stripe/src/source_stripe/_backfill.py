@@ -17,12 +17,12 @@ from typing import Any
 from sync_protocol import (
     ConfiguredStream,
     Message,
+    StreamError,
     StreamStatus,
     StreamStatusMessage,
     StreamStatusValue,
     SyncMode,
     TimeRange,
-    StreamError,
     error_message,
 )
 from sync_protocol.sdk import record, stream_state

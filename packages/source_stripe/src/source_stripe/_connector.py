@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 import stripe
 from pydantic import BaseModel
-
 from sync_protocol import (
     Catalog,
     ConfiguredCatalog,

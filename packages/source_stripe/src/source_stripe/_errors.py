@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import stripe
-
 from sync_protocol import AuthError, StreamError, TransientError
 
 UNAVAILABLE_PATTERNS = (
@@ -32,7 +31,7 @@ UNAVAILABLE_PATTERNS = (
 _KEYLIKE = re.compile(r"\b(sk|rk|pk)_(live|test)_[A-Za-z0-9*]+")
 
 
-class StreamSkipped(StreamError):  # noqa: N818 - it is a verdict, not a failure
+class StreamSkipped(StreamError):
     """The account cannot use this endpoint; the stream is reported `skipped`, not errored."""
 
 
