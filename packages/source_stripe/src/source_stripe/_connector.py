@@ -136,9 +136,8 @@ def _plan(
 ) -> tuple[StreamRun, str | None]:
     """What this read does for one stream: resume segments, re-read gaps, or only apply events."""
     wanted = configured.time_range or TimeRange()
-    requested = TimeRange(gte=wanted.gte or ts(start), lt=wanted.lt or ts(now))
-    if requested.lt is not None and requested.gte is not None and requested.lt < requested.gte:
-        requested = TimeRange(gte=requested.gte, lt=requested.gte)
+    gte = wanted.gte or ts(start)
+    requested = TimeRange(gte=gte, lt=max(gte, wanted.lt or ts(now)))
     assert requested.gte is not None and requested.lt is not None
     range_s = (_ceil_s(requested.gte), _ceil_s(requested.lt))
     run = StreamRun(stream, configured, requested, range_s)
