@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 import pytest
-
 from source_stripe import CancelledError, StripeConfig, TokenBucket
 from source_stripe._http import StripeHttp
 from sync_protocol import (
@@ -20,6 +19,7 @@ from sync_protocol import (
     SyncState,
 )
 from sync_protocol.testing import ConnectorHarness
+
 from tests.fixtures.stripe_server import TEST_KEY
 from tests.stripe_server import StripeHTTPServer
 from tests.test_source_stripe_backfill import SOURCE, by_stream, catalog, config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,7 +45,7 @@ def test_every_object_once_and_ranges_tile(raw: list[int], limit: int, target: i
     assert sorted(seen) == list(range(len(times)))  # no gaps, no duplicates
     covered = sorted(completed)
     assert covered[0][0] == 0 and covered[-1][1] == 61
-    for (a, b), (c, _) in zip(covered, covered[1:], strict=False):
+    for (_, b), (c, _) in itertools.pairwise(covered):
         assert b == c  # adjacent, no overlap, no hole
 
 

@@ -169,7 +169,7 @@ def _plan(
         completed = list(completed)  # the events stream: read only what is newer than what is complete
     elif not run.incremental:
         completed = []  # full refresh: everything again
-    if not stream.created_filter:
+    if not stream.created_filter or not config.use_created_filter:
         run.segments[0] = Segment(None, None)
         return run, warning
     for gap in subtract_ranges(requested, completed):

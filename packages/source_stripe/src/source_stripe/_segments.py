@@ -14,6 +14,7 @@ Parts are adjacent half-open spans of whole seconds, so each second belongs to e
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -62,7 +63,7 @@ def split(gte: int, lt: int, parts: int) -> list[Segment]:
     """`[gte, lt)` cut into up to `parts` adjacent fresh segments of whole seconds (none empty)."""
     parts = max(1, min(parts, lt - gte))
     bounds = sorted({gte + (lt - gte) * j // parts for j in range(parts + 1)})
-    return [Segment(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [Segment(a, b) for a, b in itertools.pairwise(bounds)]
 
 
 def advance(
