@@ -69,5 +69,8 @@ case "$cmd" in
       esac
     done
     ;;
+  setup|teardown)
+    [ -n "$config" ] || usage "--config is required"
+    ;;
   *) usage "unsupported command $cmd" ;;
 esac

@@ -14,6 +14,8 @@ from ._errors import ConnectorFailedError
 from ._process import open_connector
 
 MessageT = TypeVar("MessageT", bound=BaseModel)
+SIDE_MESSAGES = frozenset({"log", "error", "control"})
+"""What a one-shot command passes to its callback as it runs; its result is returned instead."""
 
 
 @dataclass
@@ -62,7 +64,10 @@ async def run_command(
     timeout_s: float = 300.0,
     on_message: Callable[[Message], None] | None = None,
 ) -> CommandOutput:
-    """Run one command to completion (killed after `timeout_s`), validating every line it prints."""
+    """Run one command to completion (killed after `timeout_s`), validating every line it prints.
+
+    `on_message` sees log, error and control messages as they arrive.
+    """
     messages: list[Message] = []
     async with open_connector(name, command, subcommand, arguments, env=env) as connector:
         with anyio.move_on_after(timeout_s) as scope:
@@ -70,7 +75,7 @@ async def run_command(
                 async for number, line in aiter_lines(connector.chunks()):
                     message = decode_message(line, number)
                     messages.append(message)
-                    if on_message is not None:
+                    if on_message is not None and message.type in SIDE_MESSAGES:
                         on_message(message)
             except NdjsonDecodeError as exc:
                 raise ConnectorFailedError(f"{name} {subcommand} wrote an invalid message at {exc}") from exc

@@ -1,0 +1,140 @@
+"""The `sync-engine` command line as a user runs it: flags or a YAML pipeline, NDJSON out, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.fixtures.connectors import CONNECTORS_DIR, python_connector
+
+ENGINE = [sys.executable, "-m", "sync_engine"]
+
+
+def engine(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*ENGINE, *args], capture_output=True, cwd=cwd, timeout=120, check=False)
+
+
+def flags(tmp_path: Path, source_config: dict[str, object], *extra: str) -> list[str]:
+    return [
+        "--source", " ".join(python_connector("synthetic_source.py")),
+        "--source-config", orjson.dumps(source_config).decode(),
+        "--destination", " ".join(python_connector("jsonl_destination.py")),
+        "--destination-config", orjson.dumps({"path": str(tmp_path / "out.jsonl")}).decode(),
+        "--state-file", str(tmp_path / "state.json"),
+        *extra,
+    ]  # fmt: skip
+
+
+def messages(done: subprocess.CompletedProcess[bytes]) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_sync_with_flags_prints_ndjson_without_records_and_exits_0(tmp_path: Path) -> None:
+    done = engine("sync", *flags(tmp_path, {"streams": {"a": 30, "b": 5}}), "--streams", "a", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = messages(done)
+    kinds = {m["type"] for m in out}
+    assert {"start", "progress", "end", "source_state"} <= kinds and "record" not in kinds
+    assert out[-1]["type"] == "end"
+    assert len((tmp_path / "out.jsonl").read_bytes().splitlines()) == 30
+    assert b"\x1b[" not in done.stderr, "no live view when stderr is not a terminal"
+
+
+def test_sync_from_a_yaml_pipeline_with_a_config_file(tmp_path: Path) -> None:
+    (tmp_path / "source.json").write_text('{"streams": {"a": 12}}')
+    (tmp_path / "pipeline.yaml").write_text(
+        "name: nightly\n"
+        f"source:\n  command: {' '.join(python_connector('synthetic_source.py'))}\n  config: source.json\n"
+        f"destination:\n  command: {' '.join(python_connector('jsonl_destination.py'))}\n"
+        f"  config: {{path: {tmp_path / 'out.jsonl'}}}\n"
+        "state:\n  path: states\n"
+    )
+    done = engine("sync", "--pipeline", "pipeline.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "states" / "nightly.json").exists()
+
+
+def test_partial_run_exits_3(tmp_path: Path) -> None:
+    source = {"streams": {"a": 50, "b": 50}, "failures": [{"kind": "stream_error", "stream": "a"}]}
+    done = engine("sync", *flags(tmp_path, source), cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert messages(done)[-1]["end"]["status"] == "partial"  # type: ignore[index]
+
+
+def test_failed_run_exits_1(tmp_path: Path) -> None:
+    source = {"streams": {"a": 50}, "failures": [{"kind": "global_error"}]}
+    done = engine("sync", *flags(tmp_path, source), cwd=tmp_path)
+    assert done.returncode == 1
+
+
+def test_time_limit_with_more_to_do_still_exits_0(tmp_path: Path) -> None:
+    source = {"streams": {"a": 300}, "page_size": 10, "page_delay_s": 0.1}
+    done = engine("sync", *flags(tmp_path, source), "--time-limit", "1", cwd=tmp_path)
+    assert done.returncode == 0
+    assert messages(done)[-1]["end"]["has_more"] is True  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["sync", "--bogus"], "unrecognized arguments"),
+        (["sync"], "no source"),
+        (["sync", "--pipeline", "missing.yaml"], "cannot read pipeline file"),
+        (["sync", "--source", "no-such-connector-exe", "--destination", "cat"], "connector command not found"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
+    done = engine(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert expected in done.stderr.decode()
+    assert done.stderr.decode().count("\n") == 1
+    assert done.stdout == b""
+
+
+def test_invalid_connector_config_exits_2_without_echoing_secrets(tmp_path: Path) -> None:
+    source = {"streams": "nope", "api_key": "sk_live_do_not_print_me"}
+    done = engine("sync", *flags(tmp_path, source), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "source config does not match its spec" in done.stderr.decode()
+    assert b"sk_live_do_not_print_me" not in done.stdout + done.stderr
+
+
+def test_check_discover_spec(tmp_path: Path) -> None:
+    base = flags(tmp_path, {"streams": {"a": 1}})[:-2]
+    done = engine("check", *base, cwd=tmp_path)
+    assert done.returncode == 0
+    assert [m["connection_status"]["status"] for m in messages(done) if m["type"] == "connection_status"] == [
+        "succeeded", "succeeded"
+    ]  # fmt: skip
+    done = engine("discover", *base, cwd=tmp_path)
+    assert [s["name"] for s in messages(done)[-1]["catalog"]["streams"]] == ["a"]  # type: ignore[index]
+    done = engine("spec", *base, "--connector", "destination", cwd=tmp_path)
+    assert "path" in messages(done)[0]["spec"]["config"]["properties"]  # type: ignore[index]
+
+
+def test_failed_check_exits_1_and_redacts(tmp_path: Path) -> None:
+    base = flags(tmp_path, {"streams": {"a": 1}, "check_fails": True, "api_key": "sk_test_abcdef123"})[:-2]
+    done = engine("check", *base, "--connector", "source", cwd=tmp_path)
+    assert done.returncode == 1
+    assert b"sk_test_abcdef123" not in done.stdout + done.stderr
+    assert messages(done)[-1]["connection_status"]["status"] == "failed"  # type: ignore[index]
+
+
+def test_a_shell_connector_runs_through_the_engine(tmp_path: Path) -> None:
+    shell = str(CONNECTORS_DIR / "shell_connector.sh")
+    done = engine(
+        "sync",
+        "--source", shell, "--source-config", '{"count": 7}',
+        "--destination", shell, "--destination-config", orjson.dumps({"path": str(tmp_path / "out.jsonl")}).decode(),
+        "--state-file", str(tmp_path / "state.json"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [orjson.loads(line) for line in (tmp_path / "out.jsonl").read_bytes().splitlines()]
+    assert [r["record"]["data"]["n"] for r in rows] == list(range(7))
+    state = orjson.loads((tmp_path / "state.json").read_bytes())
+    assert state["streams"]["numbers"]["data"] == {"next": 7}
