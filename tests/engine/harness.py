@@ -7,14 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
 from sync_engine import Engine, Pipeline, SyncResult, validate_pipeline
 from sync_engine.blocking import sync
 from sync_protocol import Message
+
 from tests.fixtures.connectors import python_connector
 
 
-def pipeline(tmp_path: Path, source: dict[str, Any], destination: dict[str, Any] | None = None, **extra: Any) -> Pipeline:
+def pipeline(
+    tmp_path: Path, source: dict[str, Any], destination: dict[str, Any] | None = None, **extra: Any
+) -> Pipeline:
     """Synthetic source → JSONL destination at tmp_path/out.jsonl, state in tmp_path/state/."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     return validate_pipeline(

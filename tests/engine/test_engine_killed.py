@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import orjson
-
 from sync_engine import FileStateStore
 
 from .harness import duplicates, expected_ids, ids_by_stream, pipeline

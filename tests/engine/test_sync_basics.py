@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from sync_engine import FileStateStore, PipelineConfigError
 from sync_protocol import (
     EndMessage,
@@ -15,6 +14,8 @@ from sync_protocol import (
     StartMessage,
     StreamProgressStatus,
 )
+
+from tests.fixtures.connectors import CONNECTORS_DIR
 
 from .harness import expected_ids, ids_by_stream, pipeline, run_sync, stored
 
@@ -56,7 +57,7 @@ def test_unconfigured_streams_are_dropped_and_fields_pruned(tmp_path: Path) -> N
         {"streams": STREAMS},
         streams=[{"name": "charges", "fields": ["amount"]}],
     )
-    result, messages = run_sync(p)
+    result, _ = run_sync(p)
     assert result.status is RunStatus.SUCCEEDED
     rows = stored(tmp_path)
     assert {r["stream"] for r in rows} == {"charges"}
@@ -65,27 +66,9 @@ def test_unconfigured_streams_are_dropped_and_fields_pruned(tmp_path: Path) -> N
 
 
 def test_source_emitting_unconfigured_stream_is_dropped_counted_and_warned_once(tmp_path: Path) -> None:
-    # The synthetic source reads whatever the catalog says; a shell source that ignores the catalog shows drops.
-    script = tmp_path / "rogue.sh"
-    script.write_text(
-        "#!/bin/sh\n"
-        'case "$1" in\n'
-        "spec) echo '{\"type\":\"spec\",\"spec\":{\"config\":{\"type\":\"object\"}}}';;\n"
-        "discover) echo '{\"type\":\"catalog\",\"catalog\":{\"streams\":[{\"name\":\"good\",\"json_schema\":"
-        "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}}},\"primary_key\":[[\"id\"]]},"
-        "{\"name\":\"other\",\"json_schema\":{}}]}}';;\n"
-        "read) for i in 1 2 3; do\n"
-        ' echo "{\\"type\\":\\"record\\",\\"record\\":{\\"stream\\":\\"good\\",\\"data\\":{\\"id\\":\\"g$i\\",\\"x\\":1},'
-        '\\"emitted_at\\":\\"2024-01-01T00:00:00Z\\"}}"\n'
-        ' echo "{\\"type\\":\\"record\\",\\"record\\":{\\"stream\\":\\"secret\\",\\"data\\":{\\"id\\":\\"s$i\\"},'
-        '\\"emitted_at\\":\\"2024-01-01T00:00:00Z\\"}}"\n'
-        " done\n"
-        " echo '{\"type\":\"source_state\",\"source_state\":{\"stream\":\"secret\",\"data\":1}}';;\n"
-        "esac\n"
-    )
-    script.chmod(0o755)
+    # The synthetic source honours its catalog; this shell source does not.
     p = pipeline(tmp_path, {}, streams=[{"name": "good"}])
-    p.source.command = [str(script)]
+    p.source.command = [str(CONNECTORS_DIR / "rogue_source.sh")]
     p.source.config = {}
     result, messages = run_sync(p)
     assert result.status is RunStatus.SUCCEEDED

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from sync_engine import FileStateStore
 from sync_protocol import ErrorLevel, RunStatus, StreamProgressStatus
 
@@ -75,7 +74,9 @@ def test_garbage_output_fails_with_the_line_named(tmp_path: Path) -> None:
     source = {"streams": STREAMS, "failures": [{"kind": "garbage", "after_records": 0}]}
     result, _ = run_sync(pipeline(tmp_path, source))
     assert result.status is RunStatus.FAILED
-    assert any("source wrote an invalid message at line" in e.message and "not json" in e.message for e in result.errors)
+    assert any(
+        "source wrote an invalid message at line" in e.message and "not json" in e.message for e in result.errors
+    )
 
 
 @pytest.mark.parametrize("fault", ["skip_echo", "reorder_echo"])
@@ -83,35 +84,45 @@ def test_broken_echoes_are_detected_and_state_never_advances_past_them(tmp_path:
     p = pipeline(tmp_path, {"streams": {"a": 500}}, {"fault": {"kind": fault, "after_records": 200}})
     result, _ = run_sync(p)
     assert result.status is RunStatus.FAILED
-    assert any("out of order" in e.message or "never sent" in e.message or "without confirming" in e.message
-               for e in result.errors), result.errors
+    assert any(
+        "out of order" in e.message or "never sent" in e.message or "without confirming" in e.message
+        for e in result.errors
+    ), result.errors
     saved = FileStateStore(tmp_path / "state").load("default")
     assert saved is not None
     assert saved.streams["a"].data["next"] <= 200
 
 
 def test_destination_killed_then_second_run_completes_without_loss(tmp_path: Path) -> None:
-    p = pipeline(tmp_path, {"streams": STREAMS}, {"fault": {"kind": "crash", "after_records": 350,
-                                                            "once_file": str(tmp_path / "crashed")}})
+    p = pipeline(
+        tmp_path,
+        {"streams": STREAMS},
+        {"fault": {"kind": "crash", "after_records": 350, "once_file": str(tmp_path / "crashed")}},
+    )
     result, _ = run_sync(p)
     assert result.status is RunStatus.FAILED
     assert any("destination was killed by signal 9" in e.message for e in result.errors)
     result, _ = run_sync(p)
     assert result.status is RunStatus.SUCCEEDED
     assert_complete(tmp_path, STREAMS)
-    assert duplicates(sum(ids_by_stream(tmp_path).values(), [])) <= 100
+    assert sum(duplicates(ids) for ids in ids_by_stream(tmp_path).values()) <= 100
 
 
 def test_source_killed_then_second_run_completes_without_loss(tmp_path: Path) -> None:
-    p = pipeline(tmp_path, {"streams": STREAMS, "failures": [{"kind": "crash", "after_records": 420,
-                                                              "once_file": str(tmp_path / "crashed")}]})
+    p = pipeline(
+        tmp_path,
+        {
+            "streams": STREAMS,
+            "failures": [{"kind": "crash", "after_records": 420, "once_file": str(tmp_path / "crashed")}],
+        },
+    )
     result, _ = run_sync(p)
     assert result.status is RunStatus.FAILED
     assert any("source was killed by signal 9" in e.message for e in result.errors)
     result, _ = run_sync(p)
     assert result.status is RunStatus.SUCCEEDED
     assert_complete(tmp_path, STREAMS)
-    assert duplicates(sum(ids_by_stream(tmp_path).values(), [])) <= 100
+    assert sum(duplicates(ids) for ids in ids_by_stream(tmp_path).values()) <= 100
 
 
 def test_time_limit_returns_has_more_and_the_next_run_finishes(tmp_path: Path) -> None:
@@ -153,8 +164,14 @@ def test_hung_source_is_killed_at_the_time_limit_without_zombies(tmp_path: Path)
 
 
 def test_hung_destination_is_killed_after_the_drain_timeout(tmp_path: Path) -> None:
-    p = pipeline(tmp_path, {"streams": {"a": 3000}}, {"fault": {"kind": "hang", "after_records": 10}},
-                 time_limit_s=1.0, drain_timeout_s=1.0, grace_s=0.5)
+    p = pipeline(
+        tmp_path,
+        {"streams": {"a": 3000}},
+        {"fault": {"kind": "hang", "after_records": 10}},
+        time_limit_s=1.0,
+        drain_timeout_s=1.0,
+        grace_s=0.5,
+    )
     result, _ = run_sync(p)
     assert result.status is RunStatus.FAILED
     assert any("destination" in e.message and "killed" in e.message for e in result.errors), result.errors

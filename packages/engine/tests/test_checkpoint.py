@@ -1,0 +1,73 @@
+"""The commit fence: echoes must confirm states in the order they were sent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sync_engine import CheckpointError
+from sync_engine._checkpoint import CommitFence
+from sync_protocol import SourceState, StateType, SyncState, TimeRange
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def state(stream: str, n: int, span: tuple[int, int] | None = None) -> SourceState:
+    time_range = TimeRange(gte=T0 + timedelta(hours=span[0]), lt=T0 + timedelta(hours=span[1])) if span else None
+    return SourceState(stream=stream, data={"n": n}, time_range=time_range)
+
+
+def test_in_order_echoes_fold_data_ranges_and_record_counts() -> None:
+    fence = CommitFence(SyncState(), ["a", "b"])
+    for _ in range(3):
+        fence.record_sent("a")
+    fence.state_sent(state("a", 1, (0, 1)))
+    fence.record_sent("b")
+    fence.state_sent(state("b", 1))
+    fence.state_sent(state("a", 2, (1, 2)))
+    first = fence.echo(state("a", 1, (0, 1)))
+    assert first.records == {"a": 3}
+    assert fence.echo(state("b", 1)).records == {"b": 1}
+    assert fence.echo(state("a", 2, (1, 2))).records == {}
+    assert fence.committed.streams["a"].data == {"n": 2}
+    assert fence.committed.streams["a"].completed_ranges == [TimeRange(gte=T0, lt=T0 + timedelta(hours=2))]
+    assert fence.in_flight == 0
+
+
+def test_echo_reserialised_differently_still_matches() -> None:
+    fence = CommitFence(SyncState())
+    fence.state_sent(SourceState.model_validate({"stream": "a", "data": {"x": 1, "y": [1, 2]}}))
+    fence.echo(SourceState.model_validate_json(b'{"data": {"y": [1, 2], "x": 1}, "stream": "a", "extra": 5}'))
+
+
+def test_skipped_echo_is_an_error() -> None:
+    fence = CommitFence(SyncState())
+    fence.state_sent(state("a", 1))
+    fence.state_sent(state("a", 2))
+    with pytest.raises(CheckpointError, match="out of order"):
+        fence.echo(state("a", 2))
+    assert fence.committed.streams == {}, "nothing advanced"
+
+
+def test_invented_echo_is_an_error() -> None:
+    fence = CommitFence(SyncState())
+    with pytest.raises(CheckpointError, match="never sent"):
+        fence.echo(state("a", 1))
+
+
+def test_exit_with_unconfirmed_states_is_an_error_and_trailing_records_commit_on_clean_exit() -> None:
+    fence = CommitFence(SyncState())
+    fence.state_sent(state("a", 1))
+    with pytest.raises(CheckpointError, match="without confirming 1"):
+        fence.finish_clean()
+    fence.echo(state("a", 1))
+    fence.record_sent("a")
+    assert fence.finish_clean() == {"a": 1}
+
+
+def test_global_state_applies_its_range_to_every_stream() -> None:
+    fence = CommitFence(SyncState(), ["a", "b"])
+    glob = SourceState(state_type=StateType.GLOBAL, data={"cursor": 9}, time_range=TimeRange(gte=T0, lt=T0))
+    fence.state_sent(glob)
+    fence.echo(glob)
+    assert fence.committed.global_state == {"cursor": 9}

@@ -1,0 +1,60 @@
+"""The subprocess runner: private argument files, stderr tail, stop without zombies."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+
+import anyio
+import pytest
+from sync_engine import ConnectorCommandError
+from sync_engine._process import StderrTail, open_connector, split_command
+
+
+def test_split_command_like_a_shell_and_check_existence() -> None:
+    assert split_command(f"{sys.executable} 'my script.py' --x") == [sys.executable, "my script.py", "--x"]
+    with pytest.raises(ConnectorCommandError, match="not found"):
+        split_command("definitely-not-a-command-xyz")
+    with pytest.raises(ConnectorCommandError, match="empty"):
+        split_command([])
+
+
+def test_stderr_tail_keeps_only_the_end() -> None:
+    tail = StderrTail(limit=10)
+    tail.add(b"0123456789")
+    tail.add(b"abc")
+    assert tail.text() == "3456789abc"
+
+
+def test_arguments_are_private_files_removed_afterwards() -> None:
+    script = "import os,sys; p=sys.argv[sys.argv.index('--config')+1]; print(oct(os.stat(p).st_mode & 0o777), p)"
+
+    async def main() -> tuple[str, str]:
+        async with open_connector("t", [sys.executable, "-c", script], "read", {"config": {"k": 1}}) as proc:
+            out = b"".join([c async for c in proc.chunks()]).decode().split()
+            await proc.process.wait()
+        return out[0], out[1]
+
+    mode, path = anyio.run(main)
+    assert mode == oct(stat.S_IRUSR | stat.S_IWUSR)
+    assert not os.path.exists(path)
+
+
+def test_stop_escalates_to_sigkill_and_reaps() -> None:
+    stubborn = (
+        "import signal,time,sys; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
+    )
+
+    async def main() -> tuple[int, int, float]:
+        async with open_connector("t", [sys.executable, "-c", stubborn], "x", {}, grace_s=0.3) as proc:
+            await proc.process.stdout.receive()  # type: ignore[union-attr]
+            started = time.monotonic()
+            code = await proc.stop(0.3)
+            return proc.pid, code, time.monotonic() - started
+
+    pid, code, took = anyio.run(main)
+    assert code == -9 and took < 5
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -1,0 +1,76 @@
+"""Progress: statuses, counts, coverage, and accumulation across attempts of one run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from sync_engine._progress import ProgressTracker
+from sync_protocol import (
+    ConfiguredCatalog,
+    StreamProgressStatus,
+    StreamState,
+    StreamStatus,
+    StreamStatusValue,
+    SyncState,
+    TimeRange,
+)
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+CATALOG = ConfiguredCatalog.model_validate(
+    {
+        "streams": [
+            {
+                "name": "a",
+                "json_schema": {},
+                "time_range": {"gte": "2024-01-01T00:00:00Z", "lt": "2024-01-01T04:00:00Z"},
+            },
+            {"name": "b", "json_schema": {}},
+        ]
+    }
+)
+
+
+def test_counts_coverage_and_rate() -> None:
+    tracker = ProgressTracker("run1", CATALOG, None, started_at=100.0)
+    tracker.attempt_started()
+    tracker.source_status(StreamStatus(stream="a", status=StreamStatusValue.STARTED))
+    assert tracker.changed
+    state = SyncState(streams={"a": StreamState(completed_ranges=[TimeRange(gte=T0, lt=T0 + timedelta(hours=1))])})
+    tracker.committed(Counter({"a": 40}), "a", state)
+    snap = tracker.snapshot(now=110.0)
+    assert snap.record_count == 40 and snap.state_count == 1
+    assert snap.records_per_s == 4.0
+    assert snap.streams["a"].covered_fraction == 0.25
+    assert snap.streams["a"].status is StreamProgressStatus.STARTED
+    assert snap.streams["b"].status is StreamProgressStatus.NOT_STARTED
+
+
+def test_errored_stays_errored_and_finish_completes_started_streams() -> None:
+    tracker = ProgressTracker("run1", CATALOG, None, started_at=0.0)
+    tracker.source_status(StreamStatus(stream="a", status=StreamStatusValue.STARTED))
+    tracker.source_status(StreamStatus(stream="b", status=StreamStatusValue.STARTED))
+    tracker.stream_errored("a", "boom")
+    tracker.source_status(StreamStatus(stream="a", status=StreamStatusValue.COMPLETE))
+    tracker.finish_streams()
+    snap = tracker.snapshot(1.0)
+    assert snap.streams["a"].status is StreamProgressStatus.ERRORED and snap.streams["a"].error == "boom"
+    assert snap.streams["b"].status is StreamProgressStatus.COMPLETE
+    assert tracker.errored_streams == ["a"]
+
+
+def test_progress_accumulates_over_attempts_of_the_same_run_only() -> None:
+    first = ProgressTracker("run1", CATALOG, None, started_at=0.0)
+    first.attempt_started()
+    first.committed(Counter({"b": 10}), "b", SyncState())
+    previous = first.snapshot(5.0)
+
+    resumed = ProgressTracker("run1", CATALOG, previous, started_at=100.0)
+    resumed.attempt_started()
+    resumed.committed(Counter({"b": 5}), "b", SyncState())
+    snap = resumed.snapshot(102.0)
+    assert (snap.record_count, snap.attempts, snap.elapsed_s) == (15, 2, 7.0)
+    assert resumed.invocation_snapshot(102.0).record_count == 5
+
+    other_run = ProgressTracker("run2", CATALOG, previous, started_at=0.0)
+    assert other_run.snapshot(1.0).record_count == 0
