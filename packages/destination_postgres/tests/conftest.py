@@ -1,4 +1,4 @@
-"""Helpers for this package's tests: the connector command, configs, catalogs and record builders."""
+"""Fixtures of this package's tests (the PostgreSQL server comes from tests/fixtures/postgres.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from sync_protocol import ConfiguredCatalog
 from sync_protocol.testing import ConnectorHarness
 
 COMMAND = [sys.executable, "-m", "destination_postgres"]
@@ -31,20 +30,3 @@ def db(postgres_url: str) -> Iterator[psycopg.Connection[Any]]:
     """A plain autocommit connection for assertions."""
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         yield conn
-
-
-def catalog(*streams: dict[str, Any]) -> ConfiguredCatalog:
-    """A configured catalog from stream dicts (name, json_schema, primary_key, destination_sync_mode)."""
-    return ConfiguredCatalog.model_validate({"streams": list(streams)})
-
-
-def stream(
-    name: str, properties: dict[str, Any], *, pk: list[str] | None = None, mode: str = "append_dedup"
-) -> dict[str, Any]:
-    """One configured stream with an object schema of `properties`."""
-    return {
-        "name": name,
-        "json_schema": {"type": "object", "properties": properties},
-        "primary_key": [[p] for p in (pk if pk is not None else ["id"])],
-        "destination_sync_mode": mode,
-    }

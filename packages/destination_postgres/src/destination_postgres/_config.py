@@ -36,7 +36,7 @@ class PostgresConfig(BaseModel):
         max_length=63,
         description="Schema that holds the stream tables and the _sync_state table; created if missing.",
     )
-    batch_size: int = Field(default=10_000, ge=1, description="Records per COPY batch and transaction (at most).")
+    batch_size: int = Field(default=2_000, ge=1, description="Records per COPY batch and transaction (at most).")
     batch_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Encoded bytes per COPY batch (at most), bounds memory."
     )
@@ -44,7 +44,7 @@ class PostgresConfig(BaseModel):
         default=4, ge=1, le=64, description="Streams loaded at the same time (each stream has its own connection)."
     )
     max_state_delay_s: float = Field(
-        default=2.0, ge=0, description="A checkpoint waits at most this long for its batch to fill."
+        default=1.0, ge=0, description="A checkpoint waits at most this long for its batch to fill."
     )
     connect_timeout_s: int = Field(default=10, ge=1, description="Seconds to wait for a connection.")
 

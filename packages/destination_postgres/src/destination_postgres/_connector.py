@@ -30,6 +30,7 @@ from . import _ddl, _state_table
 from ._config import PostgresConfig
 from ._ddl import StreamTable
 from ._errors import map_psycopg_errors
+from ._inbox import Inbox
 from ._writer import WriteSession
 
 
@@ -103,42 +104,52 @@ class PostgresDestination(Connector[PostgresConfig]):
             session = WriteSession(config, tables, stored, lz4, conn)
             session.failed |= {s.name for s in catalog.streams if s.name not in tables}
             session.run_id = uuid.uuid4().hex
-            yield from _write_loop(session, messages)
+            yield from _write_loop(session, messages, min(0.2, config.max_state_delay_s or 0.2))
         finally:
             if session is not None:
                 session.abort()
             conn.close()
 
 
-def _write_loop(session: WriteSession, messages: Iterator[Message]) -> Iterator[Message]:
+def _write_loop(session: WriteSession, messages: Iterator[Message], idle_s: float) -> Iterator[Message]:
+    inbox = Inbox(messages)
     add_record = session.add_record
     results = session.results
     finished: set[str] = set()
     started: set[str] = set()
-    for message in messages:
-        if isinstance(message, RecordMessage):
-            record = message.record
-            add_record(record.stream, record.data, record.deleted)
-        elif isinstance(message, SourceStateMessage):
-            session.add_state(message)
-        elif isinstance(message, StreamStatusMessage):
-            status = message.stream_status
-            if status.status == StreamStatusValue.COMPLETE:
-                finished.add(status.stream)
-                session.finish_stream(status.stream)
+    try:
+        while True:
+            try:
+                message = inbox.get(idle_s)
+            except StopIteration:
+                break
+            if isinstance(message, RecordMessage):
+                record = message.record
+                add_record(record.stream, record.data, record.deleted)
+            elif message is None:
+                pass  # the input is quiet: flush waiting checkpoints and echo what is committed
+            elif isinstance(message, SourceStateMessage):
+                session.add_state(message)
+            elif isinstance(message, StreamStatusMessage):
+                status = message.stream_status
+                if status.status == StreamStatusValue.COMPLETE:
+                    finished.add(status.stream)
+                    session.finish_stream(status.stream)
+                else:
+                    started.add(status.stream)
+                yield message
+            elif isinstance(message, StartMessage):
+                if not session.has_workers:
+                    session.run_id = message.start.run_id
+                yield message
             else:
-                started.add(status.stream)
-            yield message
-        elif isinstance(message, StartMessage):
-            if not session.has_workers:
-                session.run_id = message.start.run_id
-            yield message
-        else:
-            yield message
-        session.tick()
-        if results:
-            yield from session.drain()
-    yield from session.close(finished, started)
+                yield message
+            session.tick()
+            if results:
+                yield from session.drain()
+        yield from session.close(finished, started)
+    finally:
+        inbox.stop()
 
 
 def _prepare(

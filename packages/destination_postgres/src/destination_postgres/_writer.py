@@ -136,6 +136,8 @@ class StreamWorker(threading.Thread):
         conn = self._connection()
         overwrite = self.table.mode == DestinationSyncMode.OVERWRITE
         with map_psycopg_errors(self._secrets, stream=self.table.stream), conn.cursor() as cur:
+            # checkpoints alone after a finished overwrite just commit; anything else joins the (new) overwrite
+            overwrite = overwrite and (self._overwriting or batch.count > 0 or job.finish)
             if overwrite and not self._overwriting:
                 self._loader.begin_overwrite(cur)
                 self._overwriting = True
@@ -196,6 +198,8 @@ class WriteSession:
         self._encoders: dict[str, RowEncoder] = {}
         self._oldest_state: dict[str, float] = {}
         self._pending_globals: list[SourceStateMessage] = []
+        self._finished: set[str] = set()
+        """Streams finished (overwrite swapped) with nothing received since."""
         self.run_id = ""
         self.failed: set[str] = set()
 
@@ -213,6 +217,8 @@ class WriteSession:
             if stream in self.failed or not self._start_stream(stream):
                 return
             batch = self._batches[stream]
+        if self._finished:
+            self._finished.discard(stream)
         try:
             self._encoders[stream].add(batch, data, deleted)
         except StreamError as exc:
@@ -293,6 +299,8 @@ class WriteSession:
         if batch.count == 0 and not batch.states and not finish:
             return
         self._batches[stream] = Batch()
+        if finish:
+            self._finished.add(stream)
         worker.jobs.put(_Job(batch, finish))
 
     def finish_stream(self, stream: str) -> None:
@@ -337,8 +345,10 @@ class WriteSession:
     def close(self, finished_streams: set[str], started_streams: set[str]) -> Iterator[Message]:
         """End of input: flush everything, finish overwrites, wait for all commits, echo the rest."""
         for stream in list(self._batches):
-            ends = stream in finished_streams or stream not in started_streams
-            self.flush(stream, finish=ends)
+            if stream in self._finished:
+                self.flush(stream)  # only checkpoints may be left: they belong to the finished load
+            else:
+                self.flush(stream, finish=stream in finished_streams or stream not in started_streams)
         for worker in self._workers.values():
             worker.jobs.put(None)
         for worker in self._workers.values():
