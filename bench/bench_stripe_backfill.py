@@ -51,23 +51,50 @@ def main() -> int:
     streams = STREAMS[: args.streams]
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.stripe_server", "--port", str(port), "--scale", str(args.objects),
-         "--streams", ",".join(streams), "--latency", str(args.latency)],
-        cwd=ROOT, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "tests.stripe_server",
+            "--port",
+            str(port),
+            "--scale",
+            str(args.objects),
+            "--streams",
+            ",".join(streams),
+            "--latency",
+            str(args.latency),
+        ],
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait(port)
         with tempfile.TemporaryDirectory() as tmp:
-            config = {"api_key": "sk_test_fake", "api_base": f"http://127.0.0.1:{port}",
-                      "requests_per_second": args.rate, "max_concurrency": args.concurrency,
-                      "start_date": "2015-01-01T00:00:00Z"}
+            config = {
+                "api_key": "sk_test_fake",
+                "api_base": f"http://127.0.0.1:{port}",
+                "requests_per_second": args.rate,
+                "max_concurrency": args.concurrency,
+                "start_date": "2015-01-01T00:00:00Z",
+            }
             catalog = {"streams": [{"name": s, "json_schema": {}, "primary_key": [["id"]]} for s in streams]}
             (Path(tmp) / "c.json").write_bytes(orjson.dumps(config))
             (Path(tmp) / "k.json").write_bytes(orjson.dumps(catalog))
             started = time.monotonic()
             proc = subprocess.Popen(
-                [sys.executable, "-m", "source_stripe", "read", "--config", f"{tmp}/c.json",
-                 "--catalog", f"{tmp}/k.json"], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
+                [
+                    sys.executable,
+                    "-m",
+                    "source_stripe",
+                    "read",
+                    "--config",
+                    f"{tmp}/c.json",
+                    "--catalog",
+                    f"{tmp}/k.json",
+                ],
+                stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                cwd=ROOT,
             )
             assert proc.stdout is not None
             records = pages = 0
@@ -89,11 +116,15 @@ def main() -> int:
         server.wait()
     elapsed = last - started
     request_rate = pages / elapsed
-    print(f"streams={len(streams)} objects/stream={args.objects} latency={args.latency * 1000:.0f}ms "
-          f"budget={args.rate:.0f} req/s concurrency={args.concurrency}")
+    print(
+        f"streams={len(streams)} objects/stream={args.objects} latency={args.latency * 1000:.0f}ms "
+        f"budget={args.rate:.0f} req/s concurrency={args.concurrency}"
+    )
     print(f"records={records} pages={pages} elapsed={elapsed:.1f}s")
-    print(f"objects/s={records / elapsed:,.0f}  requests/s={request_rate:.1f}  "
-          f"budget in use={100 * request_rate / args.rate:.1f}%  objects/request={records / max(pages, 1):.1f}")
+    print(
+        f"objects/s={records / elapsed:,.0f}  requests/s={request_rate:.1f}  "
+        f"budget in use={100 * request_rate / args.rate:.1f}%  objects/request={records / max(pages, 1):.1f}"
+    )
     return 0
 
 

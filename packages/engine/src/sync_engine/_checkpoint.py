@@ -53,6 +53,10 @@ class CommitFence:
         """A record of `stream` went to the destination."""
         self._records_since_state[stream] += 1
 
+    def records_sent(self, counts: Counter[str]) -> None:
+        """Several records went to the destination, counted by stream."""
+        self._records_since_state.update(counts)
+
     def state_sent(self, state: SourceState) -> None:
         """A state went to the destination after the records counted so far."""
         self._pending.append(_Pending(state, state_key(state), self._records_since_state))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -292,27 +293,38 @@ class SyncRun:
     def _enforce_lines(
         self, lines: list[tuple[int, bytes]], enforcer: CatalogEnforcer
     ) -> tuple[bytes, SourceEnd | None]:
+        """Enforce one chunk's lines; returns the bytes for the destination and why to stop, if so."""
         out: list[bytes] = []
-        fence = self._fence
+        counts: Counter[str] = Counter()
+        stop: SourceEnd | None = None
+        record = enforcer.record
         for number, line in lines:
             try:
+                hit = record(line, number)
+                if hit is not None:
+                    if hit[1] is not None:
+                        out.append(hit[1])
+                        counts[hit[0]] += 1
+                    continue
                 verdict = enforcer.process(line, number)
             except ConnectorFailedError as exc:
                 self._fail(str(exc))
-                return b"".join(out), "failed"
+                stop = "failed"
+                break
             except InvalidRecordError as exc:
                 if exc.stream not in self._progress.errored_streams:
                     self._stream_error(exc.stream, str(exc))
                 continue
             if verdict.forward is not None:
-                out.append(verdict.forward)
-                if verdict.kind == "record":
-                    assert verdict.stream is not None
-                    fence.record_sent(verdict.stream)
-                    continue
-            if verdict.message is not None and self._on_source_message(verdict.message, verdict.forward is not None):
-                return b"".join(out), "limit"
-        return b"".join(out), None
+                out.append(verdict.forward[:-1])
+            if verdict.message is not None:
+                self._fence.records_sent(counts)
+                counts.clear()
+                if self._on_source_message(verdict.message, verdict.forward is not None):
+                    stop = "limit"
+                    break
+        self._fence.records_sent(counts)
+        return (b"\n".join(out) + b"\n" if out else b""), stop
 
     def _on_source_message(self, message: Message, forwarded: bool) -> bool:
         """Handle a non-record source message; True when the state limit is reached."""

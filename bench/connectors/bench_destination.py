@@ -1,0 +1,44 @@
+"""A destination that parses every line with orjson and echoes each state (benchmark only; stores nothing)."""
+
+from __future__ import annotations
+
+import sys
+
+import orjson
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else ""
+    out = sys.stdout.buffer
+    if command == "spec":
+        out.write(b'{"type":"spec","spec":{"config":{"type":"object"}}}\n')
+    elif command == "check":
+        out.write(b'{"type":"connection_status","connection_status":{"status":"succeeded"}}\n')
+    elif command in ("setup", "teardown"):
+        pass
+    elif command == "write":
+        records = 0
+        rest = b""
+        read = sys.stdin.buffer.read1
+        while chunk := read(1 << 18):
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                if not line:
+                    continue
+                message = orjson.loads(line)
+                if message["type"] == "record":
+                    records += 1
+                elif message["type"] == "source_state":
+                    out.write(line + b"\n")
+                    out.flush()
+        sys.stderr.write(f"records={records}\n")
+    else:
+        sys.stderr.write(f"error: unsupported command {command}\n")
+        return 2
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
