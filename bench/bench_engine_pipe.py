@@ -92,7 +92,8 @@ def main() -> None:
         print(f"(a) raw pipe, 64 KiB    {raw_small:>10,.0f} records/s")
         print(f"(a) raw pipe, 1 MiB     {raw:>10,.0f} records/s")
         print(
-            f"(b) through engine      {engine_rate:>10,.0f} records/s  ({100 * engine_rate / raw:.0f}% of the 1 MiB raw pipe)"
+            f"(b) through engine      {engine_rate:>10,.0f} records/s  "
+            f"({100 * engine_rate / raw:.0f}% of the 1 MiB raw pipe)"
         )
         if args.rss_records:
             _, samples = through_engine(args.rss_records, workdir)
