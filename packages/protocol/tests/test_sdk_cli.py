@@ -14,6 +14,7 @@ from sync_protocol import (
     Catalog,
     ConfiguredCatalog,
     Message,
+    RecordMessage,
     SourceInput,
     Stream,
     StreamError,
@@ -146,3 +147,57 @@ def test_connector_errors_keep_their_level(mode: str, level: str, failure_type: 
     assert messages[-1]["error"]["level"] == level
     assert messages[-1]["error"]["failure_type"] == failure_type
     assert messages[-1]["error"]["stream"] == "items"
+
+
+class Sink(Connector[Config]):
+    config_model: ClassVar[type[BaseModel]] = Config
+    seen: ClassVar[list[Message]] = []
+
+    def write(self, config: Config, catalog: ConfiguredCatalog, messages: Iterator[Message]) -> Iterable[Message]:
+        for message in messages:
+            Sink.seen.append(message)
+            yield from ()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"type":"record","record":{"stream":"s","data":{"id":1},"emitted_at":"2024-01-01T00:00:00+02:00"}}',
+        b'{"type": "record", "record": {"stream": "s", "data": {"id": 1}, "emitted_at": "2024-01-01T00:00:00Z"}}',
+    ],
+)
+def test_write_input_records_are_typed_either_way(line: bytes) -> None:
+    Sink.seen.clear()
+    code = run(
+        Sink(),
+        ["write", "--config", config(), "--catalog", CATALOG],
+        stdin=io.BytesIO(line + b"\n"),
+        stdout=io.BytesIO(),
+        stderr=io.StringIO(),
+    )
+    assert code == 0
+    [message] = Sink.seen
+    assert isinstance(message, RecordMessage)
+    assert message.record.data == {"id": 1} and message.record.emitted_at.utcoffset() is not None
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (b'{"type":"record","record":{"stream":"s","data":{},"emitted_at":"2024-01-01T00:00:00"}}', "timezone"),
+        (b'{"type":"record","record":{"stream":"s","data":[],"emitted_at":"2024-01-01T00:00:00Z"}}', "data"),
+        (b'{"type":"record","record":{"stream":"s","data":{},"emitted_at":"yesterday"}}', "emitted_at"),
+    ],
+)
+def test_write_input_bad_records_fail_with_the_problem_named(line: bytes, problem: str) -> None:
+    out = io.BytesIO()
+    code = run(
+        Sink(),
+        ["write", "--config", config(), "--catalog", CATALOG],
+        stdin=io.BytesIO(line + b"\n"),
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    assert code == 1
+    error = orjson.loads(out.getvalue().splitlines()[-1])["error"]
+    assert "line 1" in error["message"] and problem in error["message"]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
 from ._catalog import Catalog
 from ._errors import ErrorLevel, FailureType
@@ -56,7 +56,7 @@ class Record(_Payload):
 
     stream: str = Field(description="Stream the record belongs to.")
     data: dict[str, Any] = Field(description="The record's fields.")
-    emitted_at: datetime = Field(description="When the source read it (RFC 3339 UTC).")
+    emitted_at: AwareDatetime = Field(description="When the source read it (RFC 3339 with offset, UTC by convention).")
     deleted: bool = Field(default=False, description="A tombstone: the object with this primary key was deleted.")
 
 
@@ -94,7 +94,7 @@ class StreamStatus(_Payload):
     status: StreamStatusValue = Field(description="Its new status.")
     time_range: TimeRange | None = Field(default=None, description="The span the status refers to, if any.")
     reason: str | None = Field(default=None, description="Why, e.g. why a stream was skipped.")
-    retry_at: datetime | None = Field(default=None, description="For rate_limited: when requests resume.")
+    retry_at: AwareDatetime | None = Field(default=None, description="For rate_limited: when requests resume.")
 
 
 class Error(_Payload):
