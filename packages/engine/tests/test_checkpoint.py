@@ -28,7 +28,7 @@ def test_in_order_echoes_fold_data_ranges_and_record_counts() -> None:
     first = fence.echo(state("a", 1, (0, 1)))
     assert first.records == {"a": 3}
     assert fence.echo(state("b", 1)).records == {"b": 1}
-    assert fence.echo(state("a", 2, (1, 2))).records == {}
+    assert fence.echo(state("a", 2, (1, 2))).records == {"a": 0}
     assert fence.committed.streams["a"].data == {"n": 2}
     assert fence.committed.streams["a"].completed_ranges == [TimeRange(gte=T0, lt=T0 + timedelta(hours=2))]
     assert fence.in_flight == 0
@@ -38,6 +38,33 @@ def test_echo_reserialised_differently_still_matches() -> None:
     fence = CommitFence(SyncState())
     fence.state_sent(SourceState.model_validate({"stream": "a", "data": {"x": 1, "y": [1, 2]}}))
     fence.echo(SourceState.model_validate_json(b'{"data": {"y": [1, 2], "x": 1}, "stream": "a", "extra": 5}'))
+
+
+def test_streams_may_be_confirmed_independently_but_each_in_order() -> None:
+    fence = CommitFence(SyncState(), ["a", "b"])
+    fence.record_sent("a")
+    fence.state_sent(state("a", 1))
+    fence.record_sent("b")
+    fence.record_sent("b")
+    fence.state_sent(state("b", 1))
+    assert fence.echo(state("b", 1)).records == {"b": 2}, "a parallel destination committed b first"
+    assert fence.committed.streams["b"].data == {"n": 1} and "a" not in fence.committed.streams
+    assert fence.echo(state("a", 1)).records == {"a": 1}
+
+
+def test_global_state_orders_against_everything() -> None:
+    fence = CommitFence(SyncState(), ["a", "b"])
+    fence.state_sent(state("a", 1))
+    glob = SourceState(state_type=StateType.GLOBAL, data={"g": 1})
+    fence.state_sent(glob)
+    fence.state_sent(state("b", 1))
+    with pytest.raises(CheckpointError, match="another stream"):
+        fence.echo(glob)
+    fence.echo(state("a", 1))
+    with pytest.raises(CheckpointError, match="older global state"):
+        fence.echo(state("b", 1))
+    fence.echo(glob)
+    fence.echo(state("b", 1))
 
 
 def test_skipped_echo_is_an_error() -> None:

@@ -1,18 +1,25 @@
 """The commit fence: state advances only on states the destination echoed, in the order they were sent.
 
-Pure logic. The fence remembers each state forwarded to the destination and the records that preceded it; an echo
-must match the oldest unconfirmed state, otherwise the destination skipped, reordered or invented one.
+Pure logic. The fence remembers each state forwarded to the destination and the records that preceded it. Order
+is kept per stream: a destination may commit streams independently (in parallel), so an echo must match the
+oldest unconfirmed state of its own stream; a global state covers everything sent before it, so it must be
+confirmed after all of those and before anything sent after it. Anything else means the destination skipped,
+reordered or invented a state.
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from itertools import count
 
 import orjson
 from sync_protocol import SourceState, StateType, StreamState, SyncState, merge_ranges
 
 from ._errors import CheckpointError
+
+_GLOBAL = "\x00global"
+"""Queue key of global states (not a valid stream name on the wire)."""
 
 
 def state_key(state: SourceState) -> bytes:
@@ -22,6 +29,7 @@ def state_key(state: SourceState) -> bytes:
 
 @dataclass(slots=True)
 class _Pending:
+    seq: int
     state: SourceState
     key: bytes
     records: Counter[str]
@@ -41,13 +49,14 @@ class CommitFence:
 
     committed: SyncState
     streams: list[str] = field(default_factory=list)
-    _pending: deque[_Pending] = field(default_factory=deque)
+    _queues: dict[str, deque[_Pending]] = field(default_factory=dict)
     _records_since_state: Counter[str] = field(default_factory=Counter)
+    _seq: count[int] = field(default_factory=count)
 
     @property
     def in_flight(self) -> int:
         """States sent and not yet confirmed."""
-        return len(self._pending)
+        return sum(len(q) for q in self._queues.values())
 
     def record_sent(self, stream: str) -> None:
         """A record of `stream` went to the destination."""
@@ -59,33 +68,53 @@ class CommitFence:
 
     def state_sent(self, state: SourceState) -> None:
         """A state went to the destination after the records counted so far."""
-        self._pending.append(_Pending(state, state_key(state), self._records_since_state))
-        self._records_since_state = Counter()
+        if state.state_type is StateType.GLOBAL or state.stream is None:
+            queue_key, records = _GLOBAL, self._records_since_state
+            self._records_since_state = Counter()
+        else:
+            queue_key = state.stream
+            records = Counter({state.stream: self._records_since_state.pop(state.stream, 0)})
+        pending = _Pending(next(self._seq), state, state_key(state), records)
+        self._queues.setdefault(queue_key, deque()).append(pending)
 
     def echo(self, state: SourceState) -> Commit:
-        """The destination confirmed `state`; raise `CheckpointError` unless it is the oldest one in flight."""
+        """The destination confirmed `state`; raise `CheckpointError` unless it may be confirmed now."""
         key = state_key(state)
-        if not self._pending:
-            raise CheckpointError(f"destination echoed a state that was never sent: {key[:200]!r}")
-        head = self._pending[0]
-        if key != head.key:
-            later = next((i for i, p in enumerate(self._pending) if p.key == key), None)
-            if later is None:
-                raise CheckpointError(f"destination echoed a state that was never sent: {key[:200]!r}")
+        is_global = state.state_type is StateType.GLOBAL or state.stream is None
+        queue = self._queues.get(_GLOBAL if is_global else state.stream or "")
+        where = "global states" if is_global else f"states of stream {state.stream!r}"
+        if not queue or all(p.key != key for p in queue):
+            raise CheckpointError(f"destination echoed a state that was never sent (or twice): {key[:200]!r}")
+        head = queue[0]
+        if head.key != key:
             raise CheckpointError(
-                f"destination echoed states out of order: it confirmed state #{later + 1} in flight "
-                f"before the oldest one ({head.key[:200]!r})"
+                f"destination echoed {where} out of order: it confirmed a later one before {head.key[:200]!r}"
             )
-        self._pending.popleft()
+        older = self._oldest_seq(exclude=queue) if is_global else self._oldest_global_seq()
+        if older is not None and older < head.seq:
+            raise CheckpointError(
+                "destination confirmed a state before an older "
+                + ("state of another stream" if is_global else "global state")
+                + " it had not confirmed yet"
+            )
+        queue.popleft()
         self._fold(state)
         return Commit(state, head.records)
 
     def finish_clean(self) -> Counter[str]:
         """The destination exited 0 after end of input: records after the last state are committed too."""
-        if self._pending:
-            raise CheckpointError(f"destination exited without confirming {len(self._pending)} state(s)")
+        if self.in_flight:
+            raise CheckpointError(f"destination exited without confirming {self.in_flight} state(s)")
         trailing, self._records_since_state = self._records_since_state, Counter()
         return trailing
+
+    def _oldest_seq(self, exclude: deque[_Pending]) -> int | None:
+        heads = [q[0].seq for q in self._queues.values() if q and q is not exclude]
+        return min(heads) if heads else None
+
+    def _oldest_global_seq(self) -> int | None:
+        queue = self._queues.get(_GLOBAL)
+        return queue[0].seq if queue else None
 
     def _fold(self, state: SourceState) -> None:
         if state.state_type is StateType.GLOBAL:

@@ -43,6 +43,7 @@ from sync_protocol import (
     UnknownMessage,
     aiter_lines,
     decode_message,
+    encode_message,
 )
 
 from ._checkpoint import CommitFence
@@ -204,6 +205,8 @@ class SyncRun:
         ):
             destination_done = anyio.Event()
             tasks.start_soon(self._pump_destination, destination, source, destination_done)
+            start = StartMessage(start=Start(run_id=self.run_id))
+            await self._send(destination, encode_message(start))  # tells the destination which run writes
             tasks.start_soon(self._tick)
             source_end = await self._pump_source(source, destination, enforcer)
             self._merge_dropped(enforcer)
@@ -374,8 +377,8 @@ class SyncRun:
                     self._on_error(message, "destination")
                 elif isinstance(message, ControlMessage):
                     self._on_control(message)
-                elif not isinstance(message, (StreamStatusMessage, UnknownMessage)):
-                    self._emit(message)
+                elif not isinstance(message, (StreamStatusMessage, UnknownMessage, StartMessage)):
+                    self._emit(message)  # echoes of what the engine itself sent are not repeated
         except (NdjsonDecodeError, CheckpointError) as exc:
             text = f"destination wrote an invalid message at {exc}" if isinstance(exc, NdjsonDecodeError) else str(exc)
             self._fail(text)
