@@ -35,8 +35,15 @@ START = "2015-01-01T00:00:00Z"
 
 
 def config(server: StripeHTTPServer, **extra: Any) -> dict[str, Any]:
-    return {"api_key": TEST_KEY, "api_base": server.url, "requests_per_second": 2000, "start_date": START,
-            "backoff_base_s": 0.01, "events_lag_s": 0, **extra}
+    return {
+        "api_key": TEST_KEY,
+        "api_base": server.url,
+        "requests_per_second": 2000,
+        "start_date": START,
+        "backoff_base_s": 0.01,
+        "events_lag_s": 0,
+        **extra,
+    }
 
 
 def catalog(streams: list[str], mode: str = "full_refresh") -> ConfiguredCatalog:
@@ -70,8 +77,13 @@ def assert_ranges_tile(states: list[SourceStateMessage], streams: list[str]) -> 
         assert merged[0].gte is not None and merged[0].gte.isoformat().startswith("2015-01-01")
 
 
-FIVE = {"customers": "customers", "charges": "charges", "invoices": "invoices",
-        "payment_intents": "payment_intents", "subscriptions": "subscriptions"}
+FIVE = {
+    "customers": "customers",
+    "charges": "charges",
+    "invoices": "invoices",
+    "payment_intents": "payment_intents",
+    "subscriptions": "subscriptions",
+}
 
 
 def test_backfill_of_100k_objects_equals_the_server(stripe_api: StripeHTTPServer) -> None:
@@ -129,8 +141,11 @@ def test_killed_mid_backfill_resumes_rereading_at_most_a_page_per_segment(stripe
         cfg, cat = Path(tmp) / "c.json", Path(tmp) / "k.json"
         cfg.write_bytes(orjson.dumps(config(stripe_api, requests_per_second=40)))
         cat.write_text(catalog(streams).model_dump_json())
-        proc = subprocess.Popen([*SOURCE, "read", "--config", str(cfg), "--catalog", str(cat)],
-                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*SOURCE, "read", "--config", str(cfg), "--catalog", str(cat)],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
         assert proc.stdout is not None
         lines: list[bytes] = []
         states = 0
@@ -183,9 +198,11 @@ def test_crowded_seconds_with_creates_and_deletes_during_the_backfill(stripe_api
     generated_alive = {i for i in store.expected("charges") if int(i[3:]) < 6_000}
     assert generated_alive <= set(ids), "gap: an object alive throughout was missed"
     time.sleep(1.1)
-    state = SyncState(streams={
-        s.source_state.stream: StreamState(data=s.source_state.data) for s in first.states if s.source_state.stream
-    })
+    state = SyncState(
+        streams={
+            s.source_state.stream: StreamState(data=s.source_state.data) for s in first.states if s.source_state.stream
+        }
+    )
     second = ConnectorHarness(SOURCE).read(cfg, cat, state)
     final: dict[str, dict[str, Any]] = {r["id"]: r for r in rows}
     for m in second.records:

@@ -26,8 +26,11 @@ from tests.test_source_stripe_backfill import SOURCE, by_stream, catalog, config
 
 
 def _statuses(result: Any, value: str) -> dict[str, Any]:
-    return {m.stream_status.stream: m.stream_status for m in result.of_type(StreamStatusMessage)
-            if m.stream_status.status == value}
+    return {
+        m.stream_status.stream: m.stream_status
+        for m in result.of_type(StreamStatusMessage)
+        if m.stream_status.status == value
+    }
 
 
 @pytest.mark.parametrize("kind", ["invalid", "expired"])
@@ -101,8 +104,13 @@ def test_events_bring_updates_deletes_and_creates(stripe_api: StripeHTTPServer) 
 def test_stale_events_cursor_falls_back_to_a_range_reread(stripe_api: StripeHTTPServer) -> None:
     stripe_api.api.store.generate("customers", 120)
     old = int(datetime.now(UTC).timestamp()) - 40 * 86_400
-    state = SyncState(streams={"customers": StreamState(data={
-        "v": 1, "range": [0, old], "segments": [], "done": True, "events_after": old})})
+    state = SyncState(
+        streams={
+            "customers": StreamState(
+                data={"v": 1, "range": [0, old], "segments": [], "done": True, "events_after": old}
+            )
+        }
+    )
     result = ConnectorHarness(SOURCE).read(config(stripe_api), catalog(["customers"], mode="incremental"), state)
     assert len(result.records) == 120
     assert any("older than Stripe keeps events" in m.log.message for m in result.of_type(LogMessage))
@@ -147,8 +155,9 @@ def test_budget_is_shared_and_respected(stripe_api: StripeHTTPServer) -> None:
     for path in ("customers", "charges", "refunds"):
         stripe_api.api.store.generate(path, 600)
     stripe_api.api.request_times.clear()
-    ConnectorHarness(SOURCE).read(config(stripe_api, requests_per_second=20, burst=1),
-                                  catalog(["customers", "charges", "refunds"]))
+    ConnectorHarness(SOURCE).read(
+        config(stripe_api, requests_per_second=20, burst=1), catalog(["customers", "charges", "refunds"])
+    )
     times = stripe_api.api.request_times
     assert len(times) >= 18
     assert len(times) / (times[-1] - times[0]) <= 22.0

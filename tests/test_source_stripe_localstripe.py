@@ -23,8 +23,11 @@ def localstripe_url() -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "tests.stripe_server.localstripe_launcher", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.stripe_server.localstripe_launcher", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(100):
             try:
@@ -42,8 +45,13 @@ def test_reads_what_localstripe_holds(localstripe_url: str) -> None:
     client = stripe.StripeClient(KEY, base_addresses={"api": localstripe_url})
     customers = {client.v1.customers.create({"email": f"c{i}@example.com"}).id for i in range(130)}
     products = {client.v1.products.create({"name": f"p{i}"}).id for i in range(12)}
-    cfg = {"api_key": KEY, "api_base": localstripe_url, "start_date": "2015-01-01T00:00:00Z",
-           "requests_per_second": 200, "use_created_filter": False}
+    cfg = {
+        "api_key": KEY,
+        "api_base": localstripe_url,
+        "start_date": "2015-01-01T00:00:00Z",
+        "requests_per_second": 200,
+        "use_created_filter": False,
+    }
     harness = ConnectorHarness(SOURCE)
     assert harness.check(cfg).status == "succeeded"
     result = harness.read(cfg, catalog(["customers", "products"]))

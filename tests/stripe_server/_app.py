@@ -37,8 +37,15 @@ class Faults:
 class ApiError(Exception):
     """A Stripe-shaped error response."""
 
-    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error",
-                 code: str | None = None, param: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        kind: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         body: dict[str, Any] = {"type": kind, "message": message}
@@ -92,8 +99,9 @@ class FakeStripe:
 
     # ---- API ----------------------------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, query: list[tuple[str, str]], key: str | None,
-               form: list[tuple[str, str]]) -> dict[str, Any]:
+    def handle(
+        self, method: str, path: str, query: list[tuple[str, str]], key: str | None, form: list[tuple[str, str]]
+    ) -> dict[str, Any]:
         """Answer one API call or raise `ApiError`."""
         status = self.keys.get(key or "")
         if status is None:
@@ -118,8 +126,14 @@ class FakeStripe:
                 return self._dispatch(method, c, object_id, query, form)
         raise _unknown(method, path)
 
-    def _dispatch(self, method: str, c: Collection, object_id: str | None, query: list[tuple[str, str]],
-                  form: list[tuple[str, str]]) -> dict[str, Any]:
+    def _dispatch(
+        self,
+        method: str,
+        c: Collection,
+        object_id: str | None,
+        query: list[tuple[str, str]],
+        form: list[tuple[str, str]],
+    ) -> dict[str, Any]:
         fields = _form_fields(form)
         if object_id is None:
             if method == "GET":
@@ -138,8 +152,9 @@ class FakeStripe:
                 if method == "DELETE":
                     return self.store.delete(object_id)
             except KeyError:
-                raise ApiError(404, f"No such {c.resource.object_name}: '{object_id}'", code="resource_missing",
-                               param="id") from None
+                raise ApiError(
+                    404, f"No such {c.resource.object_name}: '{object_id}'", code="resource_missing", param="id"
+                ) from None
         raise ApiError(405, f"Unrecognized request URL ({method}: {c.resource.path}).")
 
     def _list(self, c: Collection, query: list[tuple[str, str]], parent_id: str | None = None) -> dict[str, Any]:
@@ -296,8 +311,13 @@ class Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         key = auth[7:] if auth.startswith("Bearer ") else None
         try:
-            payload = api.handle(method, url.path, parse_qsl(url.query, keep_blank_values=True), key,
-                                 parse_qsl(body.decode(), keep_blank_values=True))
+            payload = api.handle(
+                method,
+                url.path,
+                parse_qsl(url.query, keep_blank_values=True),
+                key,
+                parse_qsl(body.decode(), keep_blank_values=True),
+            )
         except ApiError as exc:
             self._send(exc.status, exc.body)
             return

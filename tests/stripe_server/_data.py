@@ -50,8 +50,14 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("promotion_codes", "promotion_code", "promo"),
     Resource("payment_intents", "payment_intent", "pi"),
     Resource("setup_intents", "setup_intent", "seti"),
-    Resource("payment_methods", "payment_method", "pm", created_filter=False, parent_path="customers",
-             parent_field="customer"),
+    Resource(
+        "payment_methods",
+        "payment_method",
+        "pm",
+        created_filter=False,
+        parent_path="customers",
+        parent_field="customer",
+    ),
     Resource("refunds", "refund", "re"),
     Resource("disputes", "dispute", "dp"),
     Resource("payouts", "payout", "po"),
@@ -73,8 +79,14 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("webhook_endpoints", "webhook_endpoint", "we", created_filter=False),
     Resource("tax_codes", "tax_code", "txcd", created_filter=False),
     Resource("accounts", "account", "acct"),
-    Resource("balance_transactions_of_customers", "customer_balance_transaction", "cbtxn", created_filter=False,
-             parent_path="customers", parent_field="customer"),
+    Resource(
+        "balance_transactions_of_customers",
+        "customer_balance_transaction",
+        "cbtxn",
+        created_filter=False,
+        parent_path="customers",
+        parent_field="customer",
+    ),
     Resource("billing_portal/configurations", "billing_portal.configuration", "bpc", created_filter=False),
     Resource("issuing/cardholders", "issuing.cardholder", "ich"),
     Resource("issuing/cards", "issuing.card", "ic"),
@@ -184,8 +196,9 @@ class Collection:
 class Store:
     """All collections of the fake account, guarded by one lock for changes."""
 
-    def __init__(self, samples: dict[str, dict[str, Any]], *, start: int = 1_600_000_000,
-                 end: int = 1_700_000_000) -> None:
+    def __init__(
+        self, samples: dict[str, dict[str, Any]], *, start: int = 1_600_000_000, end: int = 1_700_000_000
+    ) -> None:
         self.lock = threading.RLock()
         self.collections: dict[str, Collection] = {}
         for res in RESOURCES:
@@ -227,8 +240,15 @@ class Store:
         i = events.size
         events.extra_created.append(created)
         events.overrides[i] = {
-            "id": events.id_of(i), "object": "event", "api_version": "2020-08-27", "created": created,
-            "data": {"object": obj}, "livemode": False, "pending_webhooks": 0, "request": None, "type": kind,
+            "id": events.id_of(i),
+            "object": "event",
+            "api_version": "2020-08-27",
+            "created": created,
+            "data": {"object": obj},
+            "livemode": False,
+            "pending_webhooks": 0,
+            "request": None,
+            "type": kind,
         }
 
     def create(self, path: str, fields: dict[str, Any] | None = None, *, created: int | None = None) -> dict[str, Any]:

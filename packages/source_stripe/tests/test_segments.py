@@ -26,8 +26,14 @@ def _drain(times: list[int], gte: int, lt: int, limit: int, target: int, max_spl
     while todo:
         seg = todo.pop()
         positions, more = _page(times, seg, limit)
-        out = advance(seg, [times[p] for p in positions], str(positions[-1]) if positions else None, more,
-                      target_objects=target, max_split=max_split)
+        out = advance(
+            seg,
+            [times[p] for p in positions],
+            str(positions[-1]) if positions else None,
+            more,
+            target_objects=target,
+            max_split=max_split,
+        )
         seen += positions[: out.emit]
         if out.completed:
             completed.append(out.completed)
@@ -36,9 +42,7 @@ def _drain(times: list[int], gte: int, lt: int, limit: int, target: int, max_spl
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    st.lists(st.integers(0, 60), max_size=900), st.integers(1, 7), st.integers(100, 400), st.integers(2, 6)
-)
+@given(st.lists(st.integers(0, 60), max_size=900), st.integers(1, 7), st.integers(100, 400), st.integers(2, 6))
 def test_every_object_once_and_ranges_tile(raw: list[int], limit: int, target: int, max_split: int) -> None:
     times = sorted(raw)
     seen, completed = _drain(times, 0, 61, limit, target, max_split)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from pydantic import BaseModel, Field, SecretStr
-
 from sync_protocol.sdk import Connector
 
 

@@ -84,19 +84,30 @@ class StreamRun:
         return TimeRange(gte=gte, lt=lt)
 
 
-def status(stream: str, value: StreamStatusValue, *, reason: str | None = None,
-           retry_at: datetime | None = None, time_range: TimeRange | None = None) -> StreamStatusMessage:
+def status(
+    stream: str,
+    value: StreamStatusValue,
+    *,
+    reason: str | None = None,
+    retry_at: datetime | None = None,
+    time_range: TimeRange | None = None,
+) -> StreamStatusMessage:
     """A stream_status message."""
-    return StreamStatusMessage(stream_status=StreamStatus(
-        stream=stream, status=value, reason=reason, retry_at=retry_at, time_range=time_range
-    ))
+    return StreamStatusMessage(
+        stream_status=StreamStatus(stream=stream, status=value, reason=reason, retry_at=retry_at, time_range=time_range)
+    )
 
 
 class Backfill:
     """Schedules page tasks of many streams on `workers` threads and applies results in order of completion."""
 
-    def __init__(self, http: StripeHttp, config: StripeConfig, notices: queue.Queue[Message],
-                 on_idle: Callable[[], Iterator[Message]] | None = None) -> None:
+    def __init__(
+        self,
+        http: StripeHttp,
+        config: StripeConfig,
+        notices: queue.Queue[Message],
+        on_idle: Callable[[], Iterator[Message]] | None = None,
+    ) -> None:
         self._http = http
         self._config = config
         self._notices = notices
@@ -158,8 +169,12 @@ class Backfill:
     ) -> Iterator[tuple[Message | None, Segment | None, int | None]]:
         segment = run.segments.pop(key)
         outcome = advance(
-            segment, page.times, page.last_id, page.has_more,
-            target_objects=self._config.segment_objects, max_split=self._config.max_split,
+            segment,
+            page.times,
+            page.last_id,
+            page.has_more,
+            target_objects=self._config.segment_objects,
+            max_split=self._config.max_split,
         )
         name = run.stream.name
         objects = page.objects if run.stream.parent else page.objects[: outcome.emit]

@@ -40,12 +40,13 @@ class StripeConfig(BaseModel):
         default=30, ge=1, description="How long Stripe keeps events; an older cursor falls back to a range re-read."
     )
     use_created_filter: bool = Field(
-        default=True, description="Backfill by created ranges; off reads every list sequentially (for servers "
-        "that reject `created` filters)."
+        default=True,
+        description="Backfill by created ranges; off reads every list sequentially (for servers "
+        "that reject `created` filters).",
     )
     stream_params: dict[str, dict[str, str]] = Field(
         default_factory=dict,
-        description="Extra list parameters per stream, e.g. {\"charges\": {\"customer\": \"cus_…\"}}.",
+        description='Extra list parameters per stream, e.g. {"charges": {"customer": "cus_…"}}.',
     )
 
     def rate(self) -> float:

@@ -59,7 +59,9 @@ class StripeSource(Connector[StripeConfig]):
     def check(self, config: StripeConfig) -> ConnectionStatus:
         """Ask for the balance through the SDK (auth, API version and errors as Stripe's client does them)."""
         client = stripe.StripeClient(
-            config.api_key.get_secret_value(), base_addresses={"api": config.api_base}, max_network_retries=2,
+            config.api_key.get_secret_value(),
+            base_addresses={"api": config.api_base},
+            max_network_retries=2,
             stripe_account=config.account_id,
         )
         with map_stripe_errors():
@@ -71,7 +73,10 @@ class StripeSource(Connector[StripeConfig]):
         return Catalog(streams=[_catalog_stream(s) for s in STREAMS])
 
     def read(
-        self, config: StripeConfig, catalog: ConfiguredCatalog, state: SyncState | None,
+        self,
+        config: StripeConfig,
+        catalog: ConfiguredCatalog,
+        state: SyncState | None,
         inputs: Iterator[SourceInput],
     ) -> Iterable[Message]:
         """Backfill the gaps, apply events to finished incremental streams, then apply pushed events."""
@@ -150,8 +155,10 @@ def _plan(
             run.events_after = after
             run.needs_events = True
             return run, None
-        warning = (f"{stream.name}: the events cursor is older than Stripe keeps events "
-                   f"({config.events_window_days} days); re-reading the whole range")
+        warning = (
+            f"{stream.name}: the events cursor is older than Stripe keeps events "
+            f"({config.events_window_days} days); re-reading the whole range"
+        )
         completed = []
     elif data.get("v") == STATE_VERSION and not data.get("done"):
         old = data.get("range") or [None, None]
@@ -205,8 +212,9 @@ def _events_phase(http: StripeHttp, config: StripeConfig, runs: list[StreamRun],
             yield from apply_changes(http, changes, config.max_concurrency)
     for run in runs:
         run.events_after = max(until, run.events_after or until)
-        yield stream_state(run.stream.name, run.state_data(), TimeRange(gte=ts(wanted[run.stream.name]),
-                                                                         lt=ts(run.events_after)))
+        yield stream_state(
+            run.stream.name, run.state_data(), TimeRange(gte=ts(wanted[run.stream.name]), lt=ts(run.events_after))
+        )
 
 
 def _pump(inputs: Iterator[SourceInput], out: queue.Queue[SourceInput | None]) -> None:
@@ -229,8 +237,13 @@ def _pushed_phase(
             break
         change = change_of(item.data)
         if change is None or change.stream.name not in streams:
-            yield LogMessage(log=Log(level=LogLevel.WARN, message="ignored a pushed event of no configured stream",
-                                     data={"type": str(item.data.get("type")), "id": str(item.data.get("id"))}))
+            yield LogMessage(
+                log=Log(
+                    level=LogLevel.WARN,
+                    message="ignored a pushed event of no configured stream",
+                    data={"type": str(item.data.get("type")), "id": str(item.data.get("id"))},
+                )
+            )
             continue
         changes.append(change)
     if changes:

@@ -68,8 +68,8 @@ def list_changes(
             key = (change.stream.name, change.object_id)
             prev = latest.get(key)  # events come newest first: keep the newest, but remember any delete
             if prev is None or (change.deleted and not prev.deleted):
-                latest[key] = change if prev is None else Change(
-                    prev.stream, prev.object_id, True, change.embedded, prev.created
+                latest[key] = (
+                    change if prev is None else Change(prev.stream, prev.object_id, True, change.embedded, prev.created)
                 )
         if not body.get("has_more") or not data:
             break

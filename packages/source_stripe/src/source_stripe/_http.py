@@ -30,8 +30,14 @@ RateLimitedHook = Callable[[str | None, datetime, str], None]
 class StripeHttp:
     """A blocking GET client shared by worker threads; every request takes a token from the shared bucket."""
 
-    def __init__(self, config: StripeConfig, bucket: TokenBucket, on_rate_limited: RateLimitedHook | None = None,
-                 *, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        config: StripeConfig,
+        bucket: TokenBucket,
+        on_rate_limited: RateLimitedHook | None = None,
+        *,
+        seed: int | None = None,
+    ) -> None:
         self._config = config
         self._bucket = bucket
         self._on_rate_limited = on_rate_limited

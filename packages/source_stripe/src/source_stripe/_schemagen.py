@@ -66,8 +66,9 @@ def _schema_of(tp: Any, depth: int) -> dict[str, Any]:
     if origin in (typing.Union, types.UnionType):
         return _merge([_schema_of(a, depth) for a in args])
     if origin is typing.Literal:
-        kinds = sorted({"boolean" if isinstance(a, bool) else "integer" if isinstance(a, int) else "string"
-                        for a in args})
+        kinds = sorted(
+            {"boolean" if isinstance(a, bool) else "integer" if isinstance(a, int) else "string" for a in args}
+        )
         return {"type": kinds[0] if len(kinds) == 1 else kinds}
     if tp is bool:
         return {"type": "boolean"}

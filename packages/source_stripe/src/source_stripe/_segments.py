@@ -67,8 +67,13 @@ def split(gte: int, lt: int, parts: int) -> list[Segment]:
 
 
 def advance(
-    segment: Segment, times: list[int], last_id: str | None, has_more: bool, *,
-    target_objects: int, max_split: int,
+    segment: Segment,
+    times: list[int],
+    last_id: str | None,
+    has_more: bool,
+    *,
+    target_objects: int,
+    max_split: int,
 ) -> PageOutcome:
     """Plan after a page of `segment`: `times` are the page's creation seconds (newest first)."""
     if not has_more or not times or last_id is None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, NoReturn, TypeVar
 
