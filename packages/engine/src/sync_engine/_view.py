@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import IO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from sync_protocol import ErrorMessage, Message, ProgressMessage, RunProgress
 
@@ -39,8 +40,9 @@ class ProgressView:
         if isinstance(message, ProgressMessage):
             self._update(message.progress)
         elif isinstance(message, ErrorMessage):
-            where = f" [{message.error.stream}]" if message.error.stream else ""
-            self._console.print(f"[red]error{where} ({message.error.level.value}):[/red] {message.error.message}")
+            where = escape(f" [{message.error.stream}]") if message.error.stream else ""
+            level = message.error.level.value
+            self._console.print(f"[red]error{where} ({level}):[/red] {escape(message.error.message)}")
 
     def _update(self, progress: RunProgress) -> None:
         for name, stream in progress.streams.items():
@@ -50,6 +52,8 @@ class ProgressView:
                 self._tasks[name] = self._bars.add_task(name, total=100.0, records=records, status=status)
             self._bars.update(self._tasks[name], completed=completed, records=records, status=status)
         rate = f"{progress.records_per_s:,.0f} rec/s"
+        fractions = [s.covered_fraction or 0.0 for s in progress.streams.values()]
+        overall = 100.0 * sum(fractions) / len(fractions) if fractions else 0.0
         if self._total is None:
-            self._total = self._bars.add_task("all streams", total=None, records=0, status=rate)
-        self._bars.update(self._total, records=progress.record_count, status=rate)
+            self._total = self._bars.add_task("all streams", total=100.0, records=0, status=rate)
+        self._bars.update(self._total, completed=overall, records=progress.record_count, status=rate)
