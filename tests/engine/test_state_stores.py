@@ -6,7 +6,6 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
-
 from sync_engine import FileStateStore, PostgresStateStore
 from sync_protocol import RunStatus, StreamState, SyncState
 
