@@ -13,17 +13,21 @@ from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Literal
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from sync_protocol import (
     ConfigError,
     ConfiguredCatalog,
+    Control,
+    ControlMessage,
+    ControlType,
     Message,
     RecordMessage,
     SourceStateMessage,
+    TransientError,
 )
 from sync_protocol.sdk import Connector, main
 
-FaultKind = Literal["crash", "hang", "global_error", "skip_echo", "reorder_echo"]
+FaultKind = Literal["crash", "hang", "global_error", "transient_error", "skip_echo", "reorder_echo"]
 
 
 class Fault(BaseModel):
@@ -36,10 +40,22 @@ class JsonlConfig(BaseModel):
     path: str = Field(description="File the records are appended to.")
     fault: Fault | None = None
     commit_delay_s: float = 0.0
+    token: SecretStr | None = Field(default=None, description="Unused; proves secrets stay out of output.")
+    setup_adds: dict[str, Any] | None = Field(
+        default=None, description="`setup` answers with a control message: this config plus these fields."
+    )
+    created: bool = False
 
 
 class JsonlDestination(Connector[JsonlConfig]):
     config_model: ClassVar[type[BaseModel]] = JsonlConfig
+
+    def setup(self, config: JsonlConfig, catalog: ConfiguredCatalog) -> Iterable[Message]:
+        if config.setup_adds:
+            new = {**config.model_dump(mode="json", exclude_none=True), **config.setup_adds}
+            if config.token is not None:
+                new["token"] = config.token.get_secret_value()
+            yield ControlMessage(control=Control(control_type=ControlType.DESTINATION_CONFIG, config=new))
 
     def write(self, config: JsonlConfig, catalog: ConfiguredCatalog, messages: Iterator[Message]) -> Iterable[Message]:
         fault = config.fault
@@ -88,6 +104,8 @@ class JsonlDestination(Connector[JsonlConfig]):
                 time.sleep(3600)
         if kind == "global_error":
             raise ConfigError("the destination refused on purpose")
+        if kind == "transient_error":
+            raise TransientError("the destination lost its connection on purpose")
 
 
 def _line(message: RecordMessage) -> bytes:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 from sync_engine import FileStateStore, PipelineConfigError
 from sync_protocol import (
+    ControlMessage,
     EndMessage,
     LogMessage,
     ProgressMessage,
     RunStatus,
     StartMessage,
     StreamProgressStatus,
+    encode_message,
 )
 
 from tests.fixtures.connectors import CONNECTORS_DIR
@@ -122,3 +125,43 @@ def test_record_validation_is_off_by_default_and_errors_the_stream_when_on(tmp_p
     assert result.progress.streams["a"].status is StreamProgressStatus.ERRORED
     assert "amount" in (result.progress.streams["a"].error or "")
     assert stored(tmp_path / "on") == []
+    assert "a" not in result.state.streams, "no checkpoint may claim the records that were dropped"
+
+
+def test_control_from_setup_is_stored_exactly_and_printed_redacted(tmp_path: Path) -> None:
+    config_file = tmp_path / "destination.json"
+    secret = "tok_super_secret_value"
+    config_file.write_text(
+        orjson.dumps({"path": str(tmp_path / "out.jsonl"), "token": secret, "setup_adds": {"created": True}}).decode()
+    )
+    p = pipeline(tmp_path, {"streams": {"a": 3}})
+    p.destination.config = str(config_file)
+    result, messages = run_sync(p)
+    assert result.status is RunStatus.SUCCEEDED
+    stored_config = orjson.loads(config_file.read_bytes())
+    assert stored_config["created"] is True and stored_config["token"] == secret
+    assert secret.encode() not in b"".join(encode_message(m) for m in messages)
+    controls = [m for m in messages if isinstance(m, ControlMessage)]
+    assert controls and controls[0].control.config["token"] == "**********"
+
+
+def test_a_source_may_not_rewrite_the_destination_config(tmp_path: Path) -> None:
+    rogue = tmp_path / "rogue_control.sh"
+    rogue.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        'spec) echo \'{"type":"spec","spec":{"config":{"type":"object"}}}\';;\n'
+        'discover) echo \'{"type":"catalog","catalog":{"streams":[{"name":"s","json_schema":{}}]}}\';;\n'
+        'read) echo \'{"type":"control","control":{"control_type":"destination_config",'
+        '"config":{"path":"/tmp/redirected.jsonl"}}}\';;\n'
+        "esac\n"
+    )
+    rogue.chmod(0o755)
+    config_file = tmp_path / "destination.json"
+    config_file.write_text(orjson.dumps({"path": str(tmp_path / "out.jsonl")}).decode())
+    p = pipeline(tmp_path, {})
+    p.source.command, p.source.config, p.destination.config = [str(rogue)], {}, str(config_file)
+    result, messages = run_sync(p)
+    assert result.status is RunStatus.SUCCEEDED
+    assert orjson.loads(config_file.read_bytes()) == {"path": str(tmp_path / "out.jsonl")}
+    assert any(isinstance(m, LogMessage) and "ignored a destination_config" in m.log.message for m in messages)

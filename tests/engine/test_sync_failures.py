@@ -62,6 +62,17 @@ def test_transient_crash_is_retried_from_the_checkpoint(tmp_path: Path) -> None:
     assert duplicates(ids_by_stream(tmp_path)["b"]) <= 50, "re-delivery bounded by one page"
 
 
+def test_destination_transient_failure_is_retried_with_a_fresh_fence(tmp_path: Path) -> None:
+    once = str(tmp_path / "failed-once")
+    p = pipeline(
+        tmp_path, {"streams": STREAMS}, {"fault": {"kind": "transient_error", "after_records": 350, "once_file": once}}
+    )
+    result, _ = run_sync(p)
+    assert result.status is RunStatus.SUCCEEDED, result.errors
+    assert result.progress.attempts == 2
+    assert_complete(tmp_path, STREAMS)
+
+
 def test_retries_are_bounded(tmp_path: Path) -> None:
     source = {"streams": STREAMS, "failures": [{"kind": "transient_error", "after_records": 10}]}
     result, _ = run_sync(pipeline(tmp_path, source, max_attempts=2))

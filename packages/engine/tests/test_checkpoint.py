@@ -98,3 +98,19 @@ def test_global_state_applies_its_range_to_every_stream() -> None:
     fence.state_sent(glob)
     fence.echo(glob)
     assert fence.committed.global_state == {"cursor": 9}
+
+
+def test_echo_matches_whatever_the_destination_language_does_to_numbers() -> None:
+    fence = CommitFence(SyncState())
+    fence.state_sent(SourceState.model_validate({"stream": "a", "data": {"cursor": 1.0, "ratio": 0.5}}))
+    fence.echo(SourceState.model_validate_json(b'{"stream": "a", "data": {"cursor": 1, "ratio": 0.5}}'))
+
+
+def test_a_new_destination_process_forgets_states_sent_to_the_dead_one() -> None:
+    fence = CommitFence(SyncState())
+    fence.record_sent("a")
+    fence.state_sent(state("a", 1))
+    fence.forget_in_flight()
+    assert fence.in_flight == 0
+    fence.state_sent(state("a", 1))
+    assert fence.echo(state("a", 1)).records == {"a": 0}

@@ -84,3 +84,20 @@ def test_validation_when_enabled() -> None:
     enforcer.process(record_line("customers", {"id": "c1", "email": "a@b"}), 1)
     with pytest.raises(InvalidRecordError, match="email"):
         enforcer.process(record_line("customers", {"id": "c1", "email": 5}), 2)
+
+
+def test_a_non_record_with_an_extra_record_field_is_not_mistaken_for_a_record() -> None:
+    enforcer = CatalogEnforcer(CATALOG)
+    state = b'{"type":"source_state","source_state":{"stream":"customers","data":{}},"record":{"x":1}}'
+    assert enforcer.record(state, 1) is None
+    verdict = enforcer.process(state, 1)
+    assert verdict.kind == "source_state" and verdict.forward is not None
+
+
+def test_a_disabled_stream_forwards_nothing_more() -> None:
+    enforcer = CatalogEnforcer(CATALOG)
+    enforcer.disable("customers")
+    assert enforcer.record(record_line("customers", {"id": "c1"}), 1) == ("customers", None)
+    state = b'{"type":"source_state","source_state":{"stream":"customers","data":{}}}'
+    assert enforcer.process(state, 2).forward is None
+    assert enforcer.dropped == {}, "not counted as an unconfigured stream"

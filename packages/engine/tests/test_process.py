@@ -58,3 +58,15 @@ def test_stop_escalates_to_sigkill_and_reaps() -> None:
     assert code == -9 and took < 5
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_connector_env_adds_to_the_environment() -> None:
+    script = "import os; print(os.environ.get('EXTRA'), bool(os.environ.get('PATH')))"
+
+    async def main() -> str:
+        async with open_connector("t", [sys.executable, "-c", script], "x", {}, env={"EXTRA": "1"}) as proc:
+            out = b"".join([c async for c in proc.chunks()]).decode()
+            await proc.process.wait()
+        return out.strip()
+
+    assert anyio.run(main) == "1 True"

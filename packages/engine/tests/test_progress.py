@@ -37,7 +37,7 @@ def test_counts_coverage_and_rate() -> None:
     tracker.source_status(StreamStatus(stream="a", status=StreamStatusValue.STARTED))
     assert tracker.changed
     state = SyncState(streams={"a": StreamState(completed_ranges=[TimeRange(gte=T0, lt=T0 + timedelta(hours=1))])})
-    tracker.committed(Counter({"a": 40}), "a", state)
+    tracker.committed(Counter({"a": 40}), "a", state, state_committed=True)
     snap = tracker.snapshot(now=110.0)
     assert snap.record_count == 40 and snap.state_count == 1
     assert snap.records_per_s == 4.0
@@ -62,12 +62,12 @@ def test_errored_stays_errored_and_finish_completes_started_streams() -> None:
 def test_progress_accumulates_over_attempts_of_the_same_run_only() -> None:
     first = ProgressTracker("run1", CATALOG, None, started_at=0.0)
     first.attempt_started()
-    first.committed(Counter({"b": 10}), "b", SyncState())
+    first.committed(Counter({"b": 10}), "b", SyncState(), state_committed=True)
     previous = first.snapshot(5.0)
 
     resumed = ProgressTracker("run1", CATALOG, previous, started_at=100.0)
     resumed.attempt_started()
-    resumed.committed(Counter({"b": 5}), "b", SyncState())
+    resumed.committed(Counter({"b": 5}), "b", SyncState(), state_committed=True)
     snap = resumed.snapshot(102.0)
     assert (snap.record_count, snap.attempts, snap.elapsed_s) == (15, 2, 7.0)
     assert resumed.invocation_snapshot(102.0).record_count == 5

@@ -2,7 +2,14 @@
 
 from ._config import ConnectorSettings, Pipeline, StateSettings, StreamSelection, load_pipeline, validate_pipeline
 from ._engine import Engine, create_state_store
-from ._errors import CheckpointError, ConnectorCommandError, ConnectorFailedError, EngineError, PipelineConfigError
+from ._errors import (
+    CheckpointError,
+    ConnectorCommandError,
+    ConnectorFailedError,
+    EngineError,
+    PipelineConfigError,
+    StateStoreError,
+)
 from ._pipeline import SyncResult
 from .stores import FileStateStore, MemoryStateStore, PostgresStateStore, StateStore
 
@@ -20,6 +27,7 @@ __all__ = [
     "PostgresStateStore",
     "StateSettings",
     "StateStore",
+    "StateStoreError",
     "StreamSelection",
     "SyncResult",
     "create_state_store",

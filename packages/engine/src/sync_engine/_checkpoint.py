@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from itertools import count
+from typing import Any
 
 import orjson
 from sync_protocol import SourceState, StateType, StreamState, SyncState, merge_ranges
@@ -22,9 +23,19 @@ _GLOBAL = "\x00global"
 """Queue key of global states (not a valid stream name on the wire)."""
 
 
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 1.0 and 1 are the same JSON number; other languages re-serialise them differently
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
 def state_key(state: SourceState) -> bytes:
-    """A canonical form of a state, so an echo re-serialised by the destination still matches."""
-    return orjson.dumps(state.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS)
+    """A canonical form of a state, so an echo re-serialised by the destination (in any language) still matches."""
+    return orjson.dumps(_canonical(state.model_dump(mode="json", exclude_none=True)), option=orjson.OPT_SORT_KEYS)
 
 
 @dataclass(slots=True)
@@ -100,6 +111,11 @@ class CommitFence:
         queue.popleft()
         self._fold(state)
         return Commit(state, head.records)
+
+    def forget_in_flight(self) -> None:
+        """A new destination process starts: states sent to the previous one can never be confirmed now."""
+        self._queues.clear()
+        self._records_since_state = Counter()
 
     def finish_clean(self) -> Counter[str]:
         """The destination exited 0 after end of input: records after the last state are committed too."""

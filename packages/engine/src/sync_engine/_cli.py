@@ -193,10 +193,13 @@ def run(argv: list[str], *, stdout: IO[bytes] | None = None, stderr: IO[str] | N
                 return anyio.run(_run, args, engine, _Output(out, view))
         return anyio.run(_run, args, engine, _Output(out, None))
     except PipelineConfigError as exc:
-        err.write(f"error: {exc}\n")
+        err.write(f"error: {engine.redactor.text(str(exc))}\n")
         return EXIT_USAGE
     except EngineError as exc:
-        err.write(f"error: {exc}\n")
+        err.write(f"error: {engine.redactor.text(str(exc))}\n")
+        return EXIT_FAILED
+    except Exception as exc:  # a bug or an unexpected environment: still one line, still exit 1
+        err.write(f"error: unexpected {type(exc).__name__}: {engine.redactor.text(str(exc))}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
         err.write("error: interrupted\n")

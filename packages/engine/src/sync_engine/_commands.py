@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
 from pydantic import BaseModel
 from sync_protocol import ErrorMessage, Message, NdjsonDecodeError, aiter_lines, decode_message
+from sync_protocol.sdk import Redactor
 
 from ._errors import ConnectorFailedError
 from ._process import open_connector
@@ -27,6 +28,7 @@ class CommandOutput:
     exit_code: int
     messages: list[Message]
     stderr_tail: str
+    redactor: Redactor = field(default_factory=Redactor)
 
     def of_type(self, kind: type[MessageT]) -> list[MessageT]:
         return [m for m in self.messages if isinstance(m, kind)]
@@ -42,11 +44,14 @@ class CommandOutput:
         """Why the command failed: its error message, else its exit code and stderr tail."""
         errors = self.of_type(ErrorMessage)
         if errors:
-            return f"{self.name} {self.subcommand} failed: {errors[-1].error.message}"
-        detail = f"; stderr: {self.stderr_tail}" if self.stderr_tail else ""
-        if self.exit_code != 0:
-            return f"{self.name} {self.subcommand} exited with code {self.exit_code}{detail}"
-        return f"{self.name} {self.subcommand}: {fallback}{detail}"
+            text = f"{self.name} {self.subcommand} failed: {errors[-1].error.message}"
+        else:
+            detail = f"; stderr: {self.stderr_tail}" if self.stderr_tail else ""
+            if self.exit_code != 0:
+                text = f"{self.name} {self.subcommand} exited with code {self.exit_code}{detail}"
+            else:
+                text = f"{self.name} {self.subcommand}: {fallback}{detail}"
+        return self.redactor.text(text)
 
     def raise_for_failure(self) -> None:
         """`ConnectorFailedError` unless the command exited 0 without an error message."""
@@ -63,6 +68,7 @@ async def run_command(
     env: Mapping[str, str] | None = None,
     timeout_s: float = 300.0,
     on_message: Callable[[Message], None] | None = None,
+    redactor: Redactor | None = None,
 ) -> CommandOutput:
     """Run one command to completion (killed after `timeout_s`), validating every line it prints.
 
@@ -76,11 +82,12 @@ async def run_command(
                     message = decode_message(line, number)
                     messages.append(message)
                     if on_message is not None and message.type in SIDE_MESSAGES:
-                        on_message(message)
+                        on_message(redactor.message(message) if redactor and message.type != "control" else message)
             except NdjsonDecodeError as exc:
                 raise ConnectorFailedError(f"{name} {subcommand} wrote an invalid message at {exc}") from exc
             exit_code = await connector.process.wait()
         if scope.cancelled_caught:
             await connector.stop(0)
             raise ConnectorFailedError(f"{name} {subcommand} did not finish within {timeout_s:.0f} s")
-    return CommandOutput(name, subcommand, exit_code, messages, connector.stderr_tail.text())
+    tail = connector.stderr_tail.text()
+    return CommandOutput(name, subcommand, exit_code, messages, tail, redactor or Redactor())

@@ -97,6 +97,7 @@ class CatalogEnforcer:
         self.pruned: Counter[str] = Counter()
         """Records that lost fields outside the configured schema, by stream."""
         self._warned: set[str] = set()
+        self._disabled: set[str] = set()
         self.new_warnings: list[str] = []
         """Streams dropped for the first time since the caller last cleared this list (warn once each)."""
 
@@ -112,13 +113,16 @@ class CatalogEnforcer:
         if envelope is None or envelope.record is None or envelope.type != "record":
             if envelope is not None and envelope.type != "record":
                 return None
-            verdict = self.process(line, line_number)  # raises with a precise message, or handles an odd record
+            verdict = self.process(line, line_number)  # raises with a precise message, or handles an odd line
+            if verdict.kind != "record":
+                return None  # e.g. a state with an extra top-level `record` field: the caller handles it
             return (verdict.stream or "", verdict.forward[:-1] if verdict.forward else None)
         head = envelope.record
         stream = head.stream
         plan = self._plans.get(stream)
         if plan is None:
-            self._drop(stream)
+            if stream not in self._disabled:
+                self._drop(stream)
             return stream, None
         allowed = plan.allowed_fields
         if plan.validator is None and (allowed is None or allowed.issuperset(head.data)):
@@ -154,7 +158,8 @@ class CatalogEnforcer:
             )
         plan = self._plans.get(stream)
         if plan is None:
-            self._drop(stream)
+            if stream not in self._disabled:
+                self._drop(stream)
             return Enforced("record", None, stream=stream)
         if plan.validator is not None:
             problem = plan.validator.first_error(data)
@@ -177,10 +182,16 @@ class CatalogEnforcer:
         elif isinstance(message, StreamStatusMessage):
             stream = message.stream_status.stream
         if stream is not None and stream not in self._plans:
-            self._drop(stream)
+            if stream not in self._disabled:
+                self._drop(stream)
             return Enforced(message.type, None, message, stream)
         forward = line + b"\n" if message.type in FORWARDED_TYPES or isinstance(message, UnknownMessage) else None
         return Enforced(message.type, forward, message, stream)
+
+    def disable(self, stream: str) -> None:
+        """Stop forwarding `stream` (records, states, statuses) for the rest of this attempt: it errored."""
+        self._plans.pop(stream, None)
+        self._disabled.add(stream)
 
     def _drop(self, stream: str) -> None:
         self.dropped[stream] += 1

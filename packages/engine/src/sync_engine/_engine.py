@@ -22,8 +22,9 @@ from sync_protocol import (
     Spec,
     SpecMessage,
 )
+from sync_protocol.sdk import Redactor, find_secrets
 
-from ._commands import run_command
+from ._commands import CommandOutput, run_command
 from ._config import ConnectorSettings, Pipeline
 from ._errors import PipelineConfigError
 from ._pipeline import ResolvedPipeline, SyncResult, SyncRun
@@ -74,6 +75,8 @@ def _write_config_file(path: Path, config: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "wb") as out:
         out.write(orjson.dumps(config, option=orjson.OPT_INDENT_2))
+        out.flush()
+        os.fsync(out.fileno())
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 
@@ -89,38 +92,40 @@ class Engine:
         self.base_dir = Path(base_dir) if base_dir is not None else None
         self.store = store if store is not None else create_state_store(pipeline, self.base_dir)
         self._specs: dict[str, Spec] = {}
+        self._secrets: set[str] = set()
+
+    @property
+    def redactor(self) -> Redactor:
+        """Scrubs the secrets of every config validated so far (by their specs) from what the engine prints."""
+        return Redactor(self._secrets)
 
     def _argv(self, settings: ConnectorSettings) -> list[str]:
         return split_command(settings.argv())
 
+    async def _run(
+        self, which: str, subcommand: str, arguments: dict[str, Any], on_message: OnMessage | None = None
+    ) -> CommandOutput:
+        settings = self._settings(which)
+        return await run_command(
+            which, self._argv(settings), subcommand, arguments, env=settings.env, on_message=on_message,
+            redactor=self.redactor,
+        )  # fmt: skip
+
     async def spec(self, which: str = "source") -> Spec:
         """The spec of the source or the destination (asked once per engine)."""
         if which not in self._specs:
-            settings = self._settings(which)
-            output = await run_command(which, self._argv(settings), "spec", {}, env=settings.env)
-            self._specs[which] = output.expect_one(SpecMessage).spec
+            self._specs[which] = (await self._run(which, "spec", {})).expect_one(SpecMessage).spec
         return self._specs[which]
 
     async def check(self, which: str = "source", on_message: OnMessage = _ignore) -> ConnectionStatus:
         """Validate the config against the spec, then ask the connector to try it."""
-        settings = self._settings(which)
-        config = await self._validated_config(which)
-        output = await run_command(
-            which, self._argv(settings), "check", {"config": config}, env=settings.env, on_message=on_message
-        )
-        return output.expect_one(ConnectionStatusMessage).connection_status
+        output = await self._run(which, "check", {"config": await self._validated_config(which)}, on_message)
+        status = output.expect_one(ConnectionStatusMessage)
+        return self.redactor.message(status).connection_status
 
     async def discover(self, on_message: OnMessage = _ignore) -> Catalog:
         """The source's catalog."""
-        config = await self._validated_config("source")
-        output = await run_command(
-            "source",
-            self._argv(self.pipeline.source),
-            "discover",
-            {"config": config},
-            env=self.pipeline.source.env,
-            on_message=on_message,
-        )
+        output = await self._run("source", "discover", {"config": await self._validated_config("source")}, on_message)
         return output.expect_one(CatalogMessage).catalog
 
     async def configured_catalog(self, on_message: OnMessage = _ignore) -> ConfiguredCatalog:
@@ -130,29 +135,14 @@ class Engine:
     async def setup(self, on_message: OnMessage = _ignore, catalog: ConfiguredCatalog | None = None) -> None:
         """Run the destination's idempotent `setup` for the configured catalog."""
         catalog = catalog or await self.configured_catalog(on_message)
-        config = await self._validated_config("destination")
-        output = await run_command(
-            "destination",
-            self._argv(self.pipeline.destination),
-            "setup",
-            {"config": config, "catalog": catalog},
-            env=self.pipeline.destination.env,
-            on_message=self._with_control(on_message),
-        )
+        arguments = {"config": await self._validated_config("destination"), "catalog": catalog}
+        output = await self._run("destination", "setup", arguments, self._with_control(on_message))
         output.raise_for_failure()
 
     async def teardown(self, on_message: OnMessage = _ignore) -> None:
         """Run the destination's `teardown`."""
-        config = await self._validated_config("destination")
-        output = await run_command(
-            "destination",
-            self._argv(self.pipeline.destination),
-            "teardown",
-            {"config": config},
-            env=self.pipeline.destination.env,
-            on_message=on_message,
-        )
-        output.raise_for_failure()
+        arguments = {"config": await self._validated_config("destination")}
+        (await self._run("destination", "teardown", arguments, on_message)).raise_for_failure()
 
     async def sync(self, on_message: OnMessage = _ignore) -> SyncResult:
         """Validate, discover, select, set up, then run the sync; returns how it ended."""
@@ -167,6 +157,7 @@ class Engine:
             destination_config=await self._validated_config("destination"),
             catalog=catalog,
             on_control=self._persist_control,
+            redactor=self.redactor,
         )
         return await SyncRun(resolved, self.store, on_message).run()
 
@@ -180,13 +171,21 @@ class Engine:
     async def _validated_config(self, which: str) -> dict[str, Any]:
         settings = self._settings(which)
         config = settings.load_config(self.base_dir)
-        validate_config(which, await self.spec(which), config)
+        spec = await self.spec(which)
+        self._secrets.update(find_secrets(spec.config, config))
+        validate_config(which, spec, config)
         return config
 
     def _with_control(self, on_message: OnMessage) -> OnMessage:
+        """During `setup`: store the destination's new config, and pass it on with its secrets hidden."""
+
         def handle(message: Message) -> None:
             if isinstance(message, ControlMessage):
+                if message.control.control_type is not ControlType.DESTINATION_CONFIG:
+                    return
                 self._persist_control(message)
+                hidden = message.control.model_copy(update={"config": self.redactor.value(message.control.config)})
+                message = ControlMessage(control=hidden)
             on_message(message)
 
         return handle

@@ -28,3 +28,7 @@ class ConnectorFailedError(EngineError):
 
 class CheckpointError(EngineError):
     """The destination's state echoes do not match the states sent to it, in order."""
+
+
+class StateStoreError(EngineError):
+    """A stored checkpoint cannot be read back."""

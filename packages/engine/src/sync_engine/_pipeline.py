@@ -17,6 +17,7 @@ from typing import Any, Literal
 import anyio
 from sync_protocol import (
     ConfiguredCatalog,
+    Control,
     ControlMessage,
     ControlType,
     End,
@@ -40,16 +41,16 @@ from sync_protocol import (
     StateType,
     StreamStatusMessage,
     SyncState,
-    UnknownMessage,
     aiter_lines,
     decode_message,
     encode_message,
 )
+from sync_protocol.sdk import Redactor
 
 from ._checkpoint import CommitFence
 from ._config import Pipeline
 from ._enforce import CatalogEnforcer, InvalidRecordError
-from ._errors import CheckpointError, ConnectorFailedError
+from ._errors import CheckpointError, ConnectorFailedError, PipelineConfigError
 from ._process import READ_CHUNK_BYTES, ConnectorProcess, open_connector
 from ._progress import ProgressTracker
 from .stores import StateStore
@@ -88,6 +89,9 @@ class ResolvedPipeline:
     destination_config: dict[str, Any]
     catalog: ConfiguredCatalog
     on_control: Callable[[ControlMessage], None] | None = None
+    """Persists a new config (validated against the connector's spec; raises `PipelineConfigError` if invalid)."""
+    redactor: Redactor = field(default_factory=Redactor)
+    """Scrubs both connectors' secrets from everything the engine prints."""
 
 
 class SyncRun:
@@ -120,6 +124,7 @@ class SyncRun:
         self._last_progress = 0.0
         self._save_lock = anyio.Lock()
         self._dropped: dict[str, int] = {}
+        self._store_failed = False
 
     # ---- the run --------------------------------------------------------------------------------------------
 
@@ -178,6 +183,7 @@ class SyncRun:
 
     async def _attempt(self) -> Outcome:
         self._progress.attempt_started()
+        self._fence.forget_in_flight()
         self._transient = False
         r, p = self._r, self._p
         enforcer = CatalogEnforcer(r.catalog, validate_records=p.validate_records, connector="source")
@@ -211,7 +217,11 @@ class SyncRun:
             source_end = await self._pump_source(source, destination, enforcer)
             self._merge_dropped(enforcer)
             if source_end == "eof":
-                source_code = await source.process.wait()
+                source_code = -9
+                with anyio.move_on_after(p.drain_timeout_s):  # closed stdout but lingers: stopped below
+                    source_code = await source.process.wait()
+                if source.process.returncode is None:
+                    source_code = await source.stop(p.grace_s)
             else:
                 await source.stop(p.grace_s)
                 source_code = 0
@@ -315,8 +325,8 @@ class SyncRun:
                 stop = "failed"
                 break
             except InvalidRecordError as exc:
-                if exc.stream not in self._progress.errored_streams:
-                    self._stream_error(exc.stream, str(exc))
+                enforcer.disable(exc.stream)  # no later state of it may claim the dropped record
+                self._stream_error(exc.stream, str(exc))
                 continue
             if verdict.forward is not None:
                 out.append(verdict.forward[:-1])
@@ -344,9 +354,9 @@ class SyncRun:
         elif isinstance(message, ErrorMessage):
             self._on_error(message, "source")
         elif isinstance(message, ControlMessage):
-            self._on_control(message)
-        elif not isinstance(message, UnknownMessage):
-            self._emit(message)
+            self._on_control(message, ControlType.SOURCE_CONFIG)
+        elif isinstance(message, LogMessage):
+            self._emit(self._r.redactor.message(message))
         return False
 
     async def _send(self, destination: ConnectorProcess, batch: bytes) -> bool:
@@ -376,9 +386,10 @@ class SyncRun:
                 elif isinstance(message, ErrorMessage):
                     self._on_error(message, "destination")
                 elif isinstance(message, ControlMessage):
-                    self._on_control(message)
-                elif not isinstance(message, (StreamStatusMessage, UnknownMessage, StartMessage)):
-                    self._emit(message)  # echoes of what the engine itself sent are not repeated
+                    self._on_control(message, ControlType.DESTINATION_CONFIG)
+                elif isinstance(message, LogMessage):
+                    self._emit(self._r.redactor.message(message))
+                # anything else is an echo of what the engine sent (statuses, start, pass-through): not repeated
         except (NdjsonDecodeError, CheckpointError) as exc:
             text = f"destination wrote an invalid message at {exc}" if isinstance(exc, NdjsonDecodeError) else str(exc)
             self._fail(text)
@@ -391,13 +402,14 @@ class SyncRun:
         commit = self._fence.echo(message.source_state)
         state = commit.state
         stream = state.stream if state.state_type is StateType.STREAM else None
-        self._progress.committed(commit.records, stream, self._fence.committed)
+        self._progress.committed(commit.records, stream, self._fence.committed, state_committed=True)
         self._dirty = True
         self._emit(message)
 
     # ---- errors, control, logs --------------------------------------------------------------------------------
 
     def _on_error(self, message: ErrorMessage, origin: str) -> None:
+        message = self._r.redactor.message(message)
         error = message.error
         self._errors.append(error)
         self._emit(message)
@@ -409,14 +421,25 @@ class SyncRun:
             self._failed = True
             self._log(LogLevel.ERROR, f"{origin} reported a global error: {error.message}")
 
-    def _on_control(self, message: ControlMessage) -> None:
-        if self._r.on_control is not None:
-            self._r.on_control(message)
-        if message.control.control_type is ControlType.SOURCE_CONFIG:
-            self._r.source_config = message.control.config
+    def _on_control(self, message: ControlMessage, allowed: ControlType) -> None:
+        """A connector replaced its own config; one may not rewrite the other's, nor store an invalid one."""
+        control = message.control
+        origin = "source" if allowed is ControlType.SOURCE_CONFIG else "destination"
+        if control.control_type is not allowed:
+            self._log(LogLevel.WARN, f"ignored a {control.control_type.value} control message from the {origin}")
+            return
+        try:
+            if self._r.on_control is not None:
+                self._r.on_control(message)
+        except PipelineConfigError as exc:
+            self._log(LogLevel.WARN, f"ignored the {origin}'s new config: {self._r.redactor.text(str(exc))}")
+            return
+        if control.control_type is ControlType.SOURCE_CONFIG:
+            self._r.source_config = control.config
         else:
-            self._r.destination_config = message.control.config
-        self._emit(message)
+            self._r.destination_config = control.config
+        hidden = Control(control_type=control.control_type, config=self._r.redactor.value(control.config))
+        self._emit(ControlMessage(control=hidden))
 
     def _stream_error(self, stream: str, text: str) -> None:
         error = Error(level=ErrorLevel.STREAM, failure_type=FailureType.SYSTEM_ERROR, message=text, stream=stream)
@@ -428,7 +451,7 @@ class SyncRun:
         self, text: str, failure_type: FailureType = FailureType.SYSTEM_ERROR, level: ErrorLevel = ErrorLevel.GLOBAL
     ) -> None:
         self._failed = True
-        error = Error(level=level, failure_type=failure_type, message=text)
+        error = Error(level=level, failure_type=failure_type, message=self._r.redactor.text(text))
         self._errors.append(error)
         self._emit(ErrorMessage(error=error))
 
@@ -463,8 +486,13 @@ class SyncRun:
             state.finished = finished
             self._dirty = False
             self._last_save = now
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._store.save, self._p.name, state)
+            try:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self._store.save, self._p.name, state)
+            except Exception as exc:
+                if not self._store_failed:
+                    self._store_failed = True
+                    self._fail(f"cannot save the checkpoint: {type(exc).__name__}: {exc}")
             return state
 
     def _merge_dropped(self, enforcer: CatalogEnforcer) -> None:

@@ -180,7 +180,7 @@ async def open_connector(
                 argv,
                 stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 start_new_session=True,
-                env=dict(env) if env is not None else None,
+                env={**os.environ, **env} if env is not None else None,
                 cwd=cwd,
             )
         except OSError as exc:

@@ -70,16 +70,19 @@ class ProgressTracker:
         entry.error = message
         self.changed = True
 
-    def committed(self, records: Counter[str], state_stream: str | None, sync_state: SyncState) -> None:
-        """The destination committed `records` and (if given) one state of `state_stream`."""
+    def committed(
+        self, records: Counter[str], state_stream: str | None, sync_state: SyncState, *, state_committed: bool = False
+    ) -> None:
+        """The destination committed `records` and, with `state_committed`, one state (of `state_stream`, or global)."""
         for name, count in records.items():
             for target in (self._progress, self._run_stats):
                 target.streams.setdefault(name, StreamProgress()).record_count += count
                 target.record_count += count
-        if state_stream is not None:
+        if state_committed:
             for target in (self._progress, self._run_stats):
-                target.streams.setdefault(state_stream, StreamProgress()).state_count += 1
                 target.state_count += 1
+                if state_stream is not None:
+                    target.streams.setdefault(state_stream, StreamProgress()).state_count += 1
         for name, stream_state in sync_state.streams.items():
             entry = self._progress.streams.get(name)
             if entry is not None:

@@ -7,7 +7,10 @@ import re
 import tempfile
 from pathlib import Path
 
+from pydantic import ValidationError
 from sync_protocol import SyncState
+
+from .._errors import StateStoreError
 
 
 def _file_name(key: str) -> str:
@@ -30,6 +33,10 @@ class FileStateStore:
             return SyncState.model_validate_json(path.read_bytes())
         except FileNotFoundError:
             return None
+        except ValidationError as exc:
+            raise StateStoreError(
+                f"checkpoint file {path} is not a valid sync state; move it away to start over"
+            ) from exc
 
     def save(self, key: str, state: SyncState) -> None:
         path = self.path_for(key)

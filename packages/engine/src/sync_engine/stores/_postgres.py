@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
 from sync_protocol import SyncState
+
+from .._errors import StateStoreError
 
 TABLE = "_sync_state"
 
@@ -51,7 +54,14 @@ class PostgresStateStore:
             row = conn.execute(
                 sql.SQL("SELECT state::text FROM {} WHERE state_key = %s").format(self._target()), (key,)
             ).fetchone()
-        return None if row is None else SyncState.model_validate_json(row[0])
+        if row is None:
+            return None
+        try:
+            return SyncState.model_validate_json(row[0])
+        except ValidationError as exc:
+            raise StateStoreError(
+                f"checkpoint {key!r} in {self._schema}.{self._table} is not a valid sync state"
+            ) from exc
 
     def save(self, key: str, state: SyncState) -> None:
         from psycopg import sql

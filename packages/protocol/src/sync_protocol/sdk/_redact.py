@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar, cast
 
-import orjson
+from pydantic import BaseModel
+
+from .._messages import ConnectionStatusMessage, ErrorMessage, LogMessage, StreamStatusMessage
+
+MessageT = TypeVar("MessageT", bound=BaseModel)
 
 REDACTED = "**********"
-_MIN_SECRET_LEN = 4
-"""Shorter values would blank out ordinary text; configs reject such secrets anyway."""
+_MIN_SECRET_LEN = 6
+"""Shorter values would blank out ordinary words; real credentials are far longer."""
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -44,12 +48,17 @@ def find_secrets(schema: dict[str, Any], config: Any, root: dict[str, Any] | Non
             found.extend(find_secrets(alternative, config, root))
     if isinstance(config, dict):
         properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
         for key, value in config.items():
-            if isinstance(properties.get(key), dict):
-                found.extend(find_secrets(properties[key], value, root))
-    elif isinstance(config, list) and isinstance(schema.get("items"), dict):
-        for item in config:
-            found.extend(find_secrets(schema["items"], item, root))
+            sub = properties.get(key, extra)
+            if isinstance(sub, dict):
+                found.extend(find_secrets(sub, value, root))
+    elif isinstance(config, list):
+        positional = schema.get("prefixItems", [])
+        for index, item in enumerate(config):
+            sub = positional[index] if index < len(positional) else schema.get("items")
+            if isinstance(sub, dict):
+                found.extend(find_secrets(sub, item, root))
     return found
 
 
@@ -65,13 +74,15 @@ def _strings(value: Any) -> Iterable[str]:
 
 
 class Redactor:
-    """Replaces known secret values with `**********` in text and in encoded JSON lines."""
+    """Replaces known secret values with `**********` in text meant for people.
+
+    Only free text is touched (log and error messages, traces, check and skip reasons): records, states and
+    `control` configs must stay byte-exact, and a secret that happens to occur in data is not a leak of ours.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         unique = {s for s in secrets if len(s) >= _MIN_SECRET_LEN}
         self._texts = sorted(unique, key=len, reverse=True)
-        self._encoded = [orjson.dumps(s)[1:-1] for s in self._texts]
-        self._raw = [s.encode() for s in self._texts]
 
     def __bool__(self) -> bool:
         return bool(self._texts)
@@ -82,10 +93,42 @@ class Redactor:
             value = value.replace(secret, REDACTED)
         return value
 
-    def line(self, line: bytes) -> bytes:
-        """An encoded JSON line with every secret replaced, in its JSON-escaped or raw form."""
-        for encoded, raw in zip(self._encoded, self._raw, strict=True):
-            line = line.replace(encoded, REDACTED.encode())
-            if raw != encoded:
-                line = line.replace(raw, REDACTED.encode())
-        return line
+    def value(self, value: Any) -> Any:
+        """A JSON-like value with secrets replaced in every string (for showing a config, never storing it)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        return value
+
+    @property
+    def secrets(self) -> list[str]:
+        """The values scrubbed, longest first."""
+        return list(self._texts)
+
+    def message(self, message: MessageT) -> MessageT:
+        """`message` with secrets replaced in its free-text fields (data, states and configs stay exact)."""
+        return cast("MessageT", self._scrub(message)) if self._texts else message
+
+    def _scrub(self, message: BaseModel) -> BaseModel:
+        if isinstance(message, LogMessage):
+            log = message.log
+            return LogMessage(log=log.model_copy(update={"message": self.text(log.message)}))
+        if isinstance(message, ErrorMessage):
+            error = message.error
+            fields = ("message", "internal_message", "stack_trace")
+            update = {f: self.text(v) for f in fields if isinstance(v := getattr(error, f), str)}
+            return ErrorMessage(error=error.model_copy(update=update))
+        if isinstance(message, ConnectionStatusMessage) and message.connection_status.message:
+            checked = message.connection_status
+            return ConnectionStatusMessage(
+                connection_status=checked.model_copy(update={"message": self.text(checked.message or "")})
+            )
+        if isinstance(message, StreamStatusMessage) and message.stream_status.reason:
+            status = message.stream_status
+            return StreamStatusMessage(
+                stream_status=status.model_copy(update={"reason": self.text(status.reason or "")})
+            )
+        return message

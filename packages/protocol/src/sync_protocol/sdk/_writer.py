@@ -1,4 +1,4 @@
-"""The one way a connector writes to stdout: encoded, redacted, buffered, thread-safe."""
+"""The one way a connector writes to stdout: encoded, free text redacted, buffered, thread-safe."""
 
 from __future__ import annotations
 
@@ -38,14 +38,13 @@ class MessageWriter:
 
     def write(self, message: Message) -> None:
         """Encode and queue one message; non-record messages flush immediately."""
-        is_record = isinstance(message, RecordMessage)
-        line = encode_record_fast(message) if isinstance(message, RecordMessage) else encode_message(message)
-        self.write_line(line, flush=not is_record)
+        if isinstance(message, RecordMessage):
+            self.write_line(encode_record_fast(message), flush=False)
+        else:
+            self.write_line(encode_message(self._redactor.message(message)))
 
     def write_line(self, line: bytes, *, flush: bool = True) -> None:
         """Queue one already-encoded line (newline included), e.g. a message passed through unchanged."""
-        if self._redactor:
-            line = self._redactor.line(line)
         with self._lock:
             self._buffer += line
             if flush or len(self._buffer) >= FLUSH_BYTES:
