@@ -1,10 +1,18 @@
-"""Google Sheets destination: so far only its spec; `write` and friends are not implemented yet."""
+"""Google Sheets destination: so far only its spec. Every other command says plainly that it is not built yet."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 from pydantic import BaseModel, Field, SecretStr
+from sync_protocol import (
+    ConfigError,
+    ConfiguredCatalog,
+    ConnectionStatus,
+    ConnectionStatusValue,
+    Message,
+)
 from sync_protocol.sdk import Connector
 
 
@@ -16,8 +24,20 @@ class SheetsConfig(BaseModel):
     api_endpoint: str | None = Field(default=None, description="Override of the Sheets API address (tests).")
 
 
+NOT_BUILT = "destination-google-sheets is not implemented yet: only `spec` works"
+
+
 class GoogleSheetsDestination(Connector[SheetsConfig]):
-    """Only `spec`, `check` and no-op `setup`/`teardown` exist until the Sheets issue lands."""
+    """Publishes its config schema; `check`, `setup` and `teardown` fail with a clear message, `write` is absent."""
 
     config_model: ClassVar[type[BaseModel]] = SheetsConfig
     capabilities: ClassVar[dict[str, object]] = {"max_cell_chars": 50_000}
+
+    def check(self, config: SheetsConfig) -> ConnectionStatus:
+        return ConnectionStatus(status=ConnectionStatusValue.FAILED, message=NOT_BUILT)
+
+    def setup(self, config: SheetsConfig, catalog: ConfiguredCatalog) -> Iterable[Message]:
+        raise ConfigError(NOT_BUILT)
+
+    def teardown(self, config: SheetsConfig) -> Iterable[Message]:
+        raise ConfigError(NOT_BUILT)
