@@ -118,6 +118,8 @@ class Backfill:
         """Yield records, states and statuses until every segment of every stream is done or stopped."""
         pool = ThreadPoolExecutor(max_workers=self._config.max_concurrency, thread_name_prefix="stripe-page")
         futures: dict[Future[Page], tuple[StreamRun, int]] = {}
+        # Keys of segments created while running must not collide with those a resumed state brought in.
+        self._keys = itertools.count(max((k for run in runs for k in run.segments), default=-1) + 1)
         try:
             for run in runs:
                 for key, segment in list(run.segments.items()):
