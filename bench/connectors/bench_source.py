@@ -14,7 +14,10 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stripe_shapes import DEFAULT_FIXTURES, SHAPES, load_shapes, make_object
 
-SCHEMA = {"type": "object"}
+
+def schema_of(sample: dict[str, object]) -> dict[str, object]:
+    """Every top-level field of the sample as a property, so the engine checks each record's field names."""
+    return {"type": "object", "properties": {name: {} for name in sample}}
 
 
 def _arg(argv: list[str], name: str) -> str:
@@ -28,7 +31,8 @@ def main(argv: list[str]) -> int:
     if command == "spec":
         out.write(b'{"type":"spec","spec":{"config":{"type":"object"}}}\n')
     elif command == "discover":
-        streams = [{"name": n, "json_schema": SCHEMA, "primary_key": [["id"]]} for n in SHAPES]
+        shapes = load_shapes(DEFAULT_FIXTURES)
+        streams = [{"name": n, "json_schema": schema_of(shapes[n]), "primary_key": [["id"]]} for n in SHAPES]
         out.write(orjson.dumps({"type": "catalog", "catalog": {"streams": streams}}) + b"\n")
     elif command == "check":
         out.write(b'{"type":"connection_status","connection_status":{"status":"succeeded"}}\n')
