@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sync_protocol import DestinationSyncMode, SyncMode, TimeRange
+from sync_protocol import DestinationSyncMode, SyncMode, TimeRange, describe_validation_error
 
 from ._errors import PipelineConfigError
 
@@ -121,7 +121,4 @@ def validate_pipeline(raw: Any) -> Pipeline:
     try:
         return Pipeline.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'pipeline'}: {err['msg']}" for err in exc.errors()[:5]
-        )
-        raise PipelineConfigError(f"invalid pipeline: {problems}") from exc
+        raise PipelineConfigError(f"invalid pipeline: {describe_validation_error(exc, root='pipeline')}") from exc

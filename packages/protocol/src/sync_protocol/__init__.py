@@ -12,6 +12,7 @@ from ._errors import (
     StreamError,
     TransientError,
     UsageError,
+    describe_validation_error,
 )
 from ._messages import (
     KNOWN_MESSAGE_CLASSES,
@@ -129,6 +130,7 @@ __all__ = [
     "covered_fraction",
     "decode_message",
     "decode_object",
+    "describe_validation_error",
     "encode_message",
     "error_message",
     "intersect",

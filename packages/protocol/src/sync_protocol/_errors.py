@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from pydantic import ValidationError
+
 
 class ErrorLevel(StrEnum):
     """What an error stops: the whole run, one stream, or nothing yet (retry)."""
@@ -89,3 +91,13 @@ class NdjsonDecodeError(ProtocolViolationError):
 
 class UsageError(Exception):
     """The command line or a config file is unusable; reported as one line on stderr with exit code 2."""
+
+
+def describe_validation_error(exc: ValidationError, *, root: str, skip: int = 0, limit: int = 5) -> str:
+    """`field.path: problem; …` for the first `limit` problems — never the offending values (they may be secret).
+
+    `skip` drops leading location parts (e.g. the envelope's tag); `root` names a problem with no location.
+    """
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'][skip:]) or root}: {err['msg']}" for err in exc.errors()[:limit]
+    )

@@ -13,7 +13,7 @@ from typing import IO, Any
 import orjson
 from pydantic import ValidationError
 
-from ._errors import NdjsonDecodeError
+from ._errors import NdjsonDecodeError, describe_validation_error
 from ._messages import MESSAGE_ADAPTER, Message
 
 DEFAULT_MAX_LINE_BYTES = 256 * 1024 * 1024
@@ -111,9 +111,7 @@ def decode_message(line: bytes, line_number: int = 0) -> Message:
     try:
         return MESSAGE_ADAPTER.validate_python(value)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'][1:]) or 'message'}: {err['msg']}" for err in exc.errors()[:3]
-        )
+        problems = describe_validation_error(exc, root="message", skip=1, limit=3)
         raise NdjsonDecodeError(
             f"invalid {value['type']} message ({problems})", line_number=line_number, line=line
         ) from exc

@@ -17,7 +17,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from .._catalog import ConfiguredCatalog
-from .._errors import UsageError
+from .._errors import UsageError, describe_validation_error
 from .._messages import (
     CatalogMessage,
     ConnectionStatus,
@@ -92,10 +92,7 @@ def validate_argument(model: type[ModelT], value: Any, what: str) -> ModelT:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or what}: {err['msg']}" for err in exc.errors()[:5]
-        )
-        raise UsageError(f"invalid {what}: {problems}") from exc
+        raise UsageError(f"invalid {what}: {describe_validation_error(exc, root=what)}") from exc
 
 
 def _stdin_inputs(stdin: IO[bytes]) -> Iterator[SourceInput]:
