@@ -70,3 +70,22 @@ def test_connector_env_adds_to_the_environment() -> None:
         return out.strip()
 
     assert anyio.run(main) == "1 True"
+
+
+def test_background_children_left_in_the_group_are_killed(tmp_path: object) -> None:
+    import pathlib
+
+    pid_file = pathlib.Path(str(tmp_path)) / "child.pid"
+    script = f"sleep 60 & echo $! > {pid_file}; exit 0"
+
+    async def main() -> None:
+        async with open_connector("t", ["sh", "-c", script], "x", {}) as proc:
+            await proc.process.wait()
+            await proc.stop(0.5)
+
+    anyio.run(main)
+    child = int(pid_file.read_text())
+    time.sleep(0.2)
+    status = pathlib.Path(f"/proc/{child}/status")
+    state = status.read_text().split("State:")[1].split()[0] if status.exists() else "gone"
+    assert state in ("gone", "Z"), f"the background child still runs (state {state})"  # a zombie awaits its reaper

@@ -104,13 +104,24 @@ class ConnectorProcess:
             pass
 
     async def stop(self, grace_s: float = DEFAULT_GRACE_S) -> int:
-        """SIGTERM, then SIGKILL after `grace_s`; returns the exit code once the process is reaped."""
+        """SIGTERM, then SIGKILL after `grace_s`; returns the exit code once the process is reaped.
+
+        Whatever the connector left running in its process group (background children) is killed too: Linux
+        does not reuse a process id while it still names a group, so the group id stays safe to signal.
+        """
+        code: int | None = None
         if self.process.returncode is None:
             self.signal_group(signal.SIGTERM)
             with anyio.move_on_after(grace_s):
-                return await self.process.wait()
+                code = await self.process.wait()
             self.signal_group(signal.SIGKILL)
-        return await self.process.wait()
+        if code is None:
+            code = await self.process.wait()
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        return code
 
 
 async def _drain_stderr(stream: ByteReceiveStream, tail: StderrTail, done: anyio.Event) -> None:
