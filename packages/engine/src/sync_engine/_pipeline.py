@@ -104,14 +104,14 @@ class SyncRun:
         self._emit = emit
         starting = store.load(self._p.name)
         self._starting_state = starting
-        resume = starting is not None and not starting.finished and starting.run_id is not None
-        self.run_id = starting.run_id if resume and starting and starting.run_id else uuid.uuid4().hex
+        resumed_run = starting.run_id if starting is not None and not starting.finished else None
+        self.run_id = resumed_run or uuid.uuid4().hex
         committed = (starting or SyncState()).model_copy(deep=True)
         committed.run_id = self.run_id
         committed.finished = False
         self._fence = CommitFence(committed, [s.name for s in resolved.catalog.streams])
         self._started = time.monotonic()
-        previous_progress = starting.progress if resume and starting else None
+        previous_progress = starting.progress if resumed_run and starting else None
         self._progress = ProgressTracker(self.run_id, resolved.catalog, previous_progress, self._started)
         self._deadline = self._started + self._p.time_limit_s if self._p.time_limit_s else None
         self._errors: list[Error] = []
@@ -139,7 +139,7 @@ class SyncRun:
                 break
             if attempt >= self._p.max_attempts or self._past_deadline():
                 self._fail(
-                    f"gave up after {attempt} attempt(s): the source kept failing transiently",
+                    f"gave up after {attempt} attempt(s): a connector kept failing transiently",
                     FailureType.TRANSIENT_ERROR,
                     level=ErrorLevel.TRANSIENT,
                 )
@@ -147,7 +147,7 @@ class SyncRun:
             delay = self._p.retry_backoff_s * 2 ** (attempt - 1)
             self._log(
                 LogLevel.WARN,
-                f"source failed transiently; restarting from the last checkpoint in {delay:g} s "
+                f"transient failure; restarting both connectors from the last checkpoint in {delay:g} s "
                 f"(attempt {attempt + 1} of {self._p.max_attempts})",
             )
             await self._save()
