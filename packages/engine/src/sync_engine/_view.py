@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -20,6 +20,7 @@ class ProgressView:
             BarColumn(),
             TextColumn("{task.percentage:>5.1f}%"),
             TextColumn("{task.fields[records]:>10,} rec"),
+            TextColumn("{task.fields[rate]:>12}"),
             TextColumn("{task.fields[status]}"),
             TimeRemainingColumn(),
             console=self._console,
@@ -46,14 +47,22 @@ class ProgressView:
 
     def _update(self, progress: RunProgress) -> None:
         for name, stream in progress.streams.items():
-            records, status = stream.record_count, stream.status.value
+            fields: dict[str, Any] = {
+                "records": stream.record_count,
+                "rate": f"{stream.record_count / progress.elapsed_s:,.0f} rec/s" if progress.elapsed_s else "",
+                "status": stream.status.value,
+            }
             completed = 100.0 * (stream.covered_fraction or 0.0)
             if name not in self._tasks:
-                self._tasks[name] = self._bars.add_task(name, total=100.0, records=records, status=status)
-            self._bars.update(self._tasks[name], completed=completed, records=records, status=status)
-        rate = f"{progress.records_per_s:,.0f} rec/s"
+                self._tasks[name] = self._bars.add_task(name, total=100.0, **fields)
+            self._bars.update(self._tasks[name], completed=completed, **fields)
         fractions = [s.covered_fraction or 0.0 for s in progress.streams.values()]
         overall = 100.0 * sum(fractions) / len(fractions) if fractions else 0.0
+        totals: dict[str, Any] = {
+            "records": progress.record_count,
+            "rate": f"{progress.records_per_s:,.0f} rec/s",
+            "status": "run",
+        }
         if self._total is None:
-            self._total = self._bars.add_task("all streams", total=100.0, records=0, status=rate)
-        self._bars.update(self._total, completed=overall, records=progress.record_count, status=rate)
+            self._total = self._bars.add_task("all streams", total=100.0, **totals)
+        self._bars.update(self._total, completed=overall, **totals)
