@@ -74,3 +74,14 @@ def test_progress_accumulates_over_attempts_of_the_same_run_only() -> None:
 
     other_run = ProgressTracker("run2", CATALOG, previous, started_at=0.0)
     assert other_run.snapshot(1.0).record_count == 0
+
+
+def test_complete_waits_until_the_destination_committed_the_stream() -> None:
+    tracker = ProgressTracker("run1", CATALOG, None, started_at=0.0)
+    tracker.source_status(StreamStatus(stream="b", status=StreamStatusValue.STARTED))
+    tracker.source_status(StreamStatus(stream="b", status=StreamStatusValue.COMPLETE), committed=False)
+    assert tracker.snapshot(1.0).streams["b"].status is StreamProgressStatus.STARTED
+    assert tracker.snapshot(1.0).streams["b"].covered_fraction is None
+    tracker.stream_committed("b")
+    snap = tracker.snapshot(2.0)
+    assert snap.streams["b"].status is StreamProgressStatus.COMPLETE and snap.streams["b"].covered_fraction == 1.0

@@ -69,6 +69,10 @@ class CommitFence:
         """States sent and not yet confirmed."""
         return sum(len(q) for q in self._queues.values())
 
+    def in_flight_for(self, stream: str) -> int:
+        """States of `stream` (and global ones, which cover it) sent and not yet confirmed."""
+        return len(self._queues.get(stream, ())) + len(self._queues.get(_GLOBAL, ()))
+
     def record_sent(self, stream: str) -> None:
         """A record of `stream` went to the destination."""
         self._records_since_state[stream] += 1

@@ -349,7 +349,8 @@ class SyncRun:
                     self._log(LogLevel.INFO, f"state limit of {self._p.state_limit} reached: stopping the source")
                     return True
         elif isinstance(message, StreamStatusMessage):
-            self._progress.source_status(message.stream_status)
+            stream = message.stream_status.stream
+            self._progress.source_status(message.stream_status, committed=self._fence.in_flight_for(stream) == 0)
             self._emit(message)
         elif isinstance(message, ErrorMessage):
             self._on_error(message, "source")
@@ -403,6 +404,9 @@ class SyncRun:
         state = commit.state
         stream = state.stream if state.state_type is StateType.STREAM else None
         self._progress.committed(commit.records, stream, self._fence.committed, state_committed=True)
+        for name in [stream] if stream is not None else self._fence.streams:
+            if self._fence.in_flight_for(name) == 0:
+                self._progress.stream_committed(name)
         self._dirty = True
         self._emit(message)
 

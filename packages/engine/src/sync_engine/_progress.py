@@ -44,18 +44,26 @@ class ProgressTracker:
                 entry.status = StreamProgressStatus.NOT_STARTED
                 entry.error = None
         self._run_stats = RunProgress(run_id=run_id)
+        self._awaiting_commit: set[str] = set()
 
     def attempt_started(self) -> None:
         """The source was (re)started."""
         self._progress.attempts += 1
         self._run_stats.attempts += 1
 
-    def source_status(self, status: StreamStatus) -> None:
-        """The source reported a stream status."""
+    def source_status(self, status: StreamStatus, *, committed: bool = True) -> None:
+        """The source reported a stream status.
+
+        `complete` counts only once the destination has committed everything the source sent for the stream:
+        with `committed=False` the stream waits for `stream_committed`.
+        """
         entry = self._progress.streams.get(status.stream)
         if entry is None:
             return
         new = _FROM_SOURCE[status.status]
+        if new is StreamProgressStatus.COMPLETE and not committed:
+            self._awaiting_commit.add(status.stream)
+            new = StreamProgressStatus.STARTED
         if entry.status is StreamProgressStatus.ERRORED or entry.status is new:
             return
         entry.status = new
@@ -87,6 +95,12 @@ class ProgressTracker:
             entry = self._progress.streams.get(name)
             if entry is not None:
                 entry.completed_ranges = list(stream_state.completed_ranges)
+
+    def stream_committed(self, stream: str) -> None:
+        """Nothing of `stream` is in flight any more: a `complete` the source reported now holds."""
+        if stream in self._awaiting_commit:
+            self._awaiting_commit.discard(stream)
+            self.source_status(StreamStatus(stream=stream, status=StreamStatusValue.COMPLETE))
 
     def finish_streams(self) -> None:
         """The source ended cleanly: streams it started and never closed count as complete."""
