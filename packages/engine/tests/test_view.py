@@ -37,6 +37,6 @@ def test_view_shows_each_stream_the_total_and_errors() -> None:
         )
     text = out.getvalue()
     assert "customers" in text and "100.0%" in text
-    assert "charges" in text and "50.0%" in text and "25 rec/s" in text
-    assert "all streams" in text and "75.0%" in text and "75 rec/s" in text
+    assert "charges" in text and "50.0%" in text and "25/s" in text
+    assert "all streams" in text and "75.0%" in text and "75/s" in text
     assert "error [x] (stream): boom" in text

@@ -16,13 +16,13 @@ class ProgressView:
     def __init__(self, stream: IO[str]) -> None:
         self._console = Console(file=stream, stderr=True)
         self._bars = Progress(
-            TextColumn("[bold]{task.description:<24}"),
-            BarColumn(),
+            TextColumn("[bold]{task.description:<16.16}"),  # fits an 80-column terminal
+            BarColumn(bar_width=14),
             TextColumn("{task.percentage:>5.1f}%"),
-            TextColumn("{task.fields[records]:>10,} rec"),
-            TextColumn("{task.fields[rate]:>12}"),
-            TextColumn("{task.fields[status]}"),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[records]:>9,}"),
+            TextColumn("{task.fields[rate]:>9}"),
+            TextColumn("{task.fields[status]:<11}"),
+            TimeRemainingColumn(compact=True),
             console=self._console,
             transient=False,
         )
@@ -49,7 +49,7 @@ class ProgressView:
         for name, stream in progress.streams.items():
             fields: dict[str, Any] = {
                 "records": stream.record_count,
-                "rate": f"{stream.record_count / progress.elapsed_s:,.0f} rec/s" if progress.elapsed_s else "",
+                "rate": f"{stream.record_count / progress.elapsed_s:,.0f}/s" if progress.elapsed_s else "",
                 "status": stream.status.value,
             }
             completed = 100.0 * (stream.covered_fraction or 0.0)
@@ -60,8 +60,8 @@ class ProgressView:
         overall = 100.0 * sum(fractions) / len(fractions) if fractions else 0.0
         totals: dict[str, Any] = {
             "records": progress.record_count,
-            "rate": f"{progress.records_per_s:,.0f} rec/s",
-            "status": "run",
+            "rate": f"{progress.records_per_s:,.0f}/s",
+            "status": "all",
         }
         if self._total is None:
             self._total = self._bars.add_task("all streams", total=100.0, **totals)
