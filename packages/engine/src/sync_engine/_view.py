@@ -61,7 +61,7 @@ class ProgressView:
         totals: dict[str, Any] = {
             "records": progress.record_count,
             "rate": f"{progress.records_per_s:,.0f}/s",
-            "status": "all",
+            "status": "",
         }
         if self._total is None:
             self._total = self._bars.add_task("all streams", total=100.0, **totals)
