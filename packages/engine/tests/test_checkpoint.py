@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,10 +20,9 @@ def state(stream: str, n: int, span: tuple[int, int] | None = None) -> SourceSta
 
 def test_in_order_echoes_fold_data_ranges_and_record_counts() -> None:
     fence = CommitFence(SyncState(), ["a", "b"])
-    for _ in range(3):
-        fence.record_sent("a")
+    fence.records_sent(Counter({"a": 3}))
     fence.state_sent(state("a", 1, (0, 1)))
-    fence.record_sent("b")
+    fence.records_sent(Counter({"b": 1}))
     fence.state_sent(state("b", 1))
     fence.state_sent(state("a", 2, (1, 2)))
     first = fence.echo(state("a", 1, (0, 1)))
@@ -42,10 +42,9 @@ def test_echo_reserialised_differently_still_matches() -> None:
 
 def test_streams_may_be_confirmed_independently_but_each_in_order() -> None:
     fence = CommitFence(SyncState(), ["a", "b"])
-    fence.record_sent("a")
+    fence.records_sent(Counter({"a": 1}))
     fence.state_sent(state("a", 1))
-    fence.record_sent("b")
-    fence.record_sent("b")
+    fence.records_sent(Counter({"b": 2}))
     fence.state_sent(state("b", 1))
     assert fence.echo(state("b", 1)).records == {"b": 2}, "a parallel destination committed b first"
     assert fence.committed.streams["b"].data == {"n": 1} and "a" not in fence.committed.streams
@@ -88,7 +87,7 @@ def test_exit_with_unconfirmed_states_is_an_error_and_trailing_records_commit_on
     with pytest.raises(CheckpointError, match="without confirming 1"):
         fence.finish_clean()
     fence.echo(state("a", 1))
-    fence.record_sent("a")
+    fence.records_sent(Counter({"a": 1}))
     assert fence.finish_clean() == {"a": 1}
 
 
@@ -108,7 +107,7 @@ def test_echo_matches_whatever_the_destination_language_does_to_numbers() -> Non
 
 def test_a_new_destination_process_forgets_states_sent_to_the_dead_one() -> None:
     fence = CommitFence(SyncState())
-    fence.record_sent("a")
+    fence.records_sent(Counter({"a": 1}))
     fence.state_sent(state("a", 1))
     fence.forget_in_flight()
     assert fence.in_flight == 0

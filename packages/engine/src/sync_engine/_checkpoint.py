@@ -73,10 +73,6 @@ class CommitFence:
         """States of `stream` (and global ones, which cover it) sent and not yet confirmed."""
         return len(self._queues.get(stream, ())) + len(self._queues.get(_GLOBAL, ()))
 
-    def record_sent(self, stream: str) -> None:
-        """A record of `stream` went to the destination."""
-        self._records_since_state[stream] += 1
-
     def records_sent(self, counts: Counter[str]) -> None:
         """Several records went to the destination, counted by stream."""
         self._records_since_state.update(counts)

@@ -5,7 +5,6 @@ The same model is read from a JSON/YAML file (`sync-engine sync --pipeline F`) o
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,10 +27,6 @@ class ConnectorSettings(_Model):
         default_factory=dict, description="The connector config, inline, or the path of a JSON file holding it."
     )
     env: dict[str, str] | None = Field(default=None, description="Extra environment variables for the process.")
-
-    def argv(self) -> list[str]:
-        """The command as argv."""
-        return shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
 
     def config_path(self, base: Path | None) -> Path | None:
         """The config file, when the config is given as a path."""

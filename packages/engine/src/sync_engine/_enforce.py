@@ -133,8 +133,6 @@ class CatalogEnforcer:
     def process(self, line: bytes, line_number: int) -> Enforced:
         """Judge one non-blank line; raise `ConnectorFailedError` or `InvalidRecordError` on bad input."""
         try:
-            if line.startswith(b'{"type":"record"'):
-                return self._record(decode_object(line, line_number), line, line_number)
             value = decode_object(line, line_number)
             if value["type"] == "record":
                 return self._record(value, line, line_number)

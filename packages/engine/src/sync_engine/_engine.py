@@ -100,7 +100,7 @@ class Engine:
         return Redactor(self._secrets)
 
     def _argv(self, settings: ConnectorSettings) -> list[str]:
-        return split_command(settings.argv())
+        return split_command(settings.command)
 
     async def _run(
         self, which: str, subcommand: str, arguments: dict[str, Any], on_message: OnMessage | None = None

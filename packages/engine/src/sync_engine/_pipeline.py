@@ -7,6 +7,7 @@ checkpoint, which is persisted at most every `checkpoint_interval_s` and at the 
 
 from __future__ import annotations
 
+import signal
 import time
 import uuid
 from collections import Counter
@@ -394,8 +395,8 @@ class SyncRun:
         except (NdjsonDecodeError, CheckpointError) as exc:
             text = f"destination wrote an invalid message at {exc}" if isinstance(exc, NdjsonDecodeError) else str(exc)
             self._fail(text)
-            destination.signal_group(9)
-            source.signal_group(9)
+            destination.signal_group(signal.SIGKILL)
+            source.signal_group(signal.SIGKILL)
         finally:
             done.set()
 

@@ -215,8 +215,3 @@ async def open_connector(
         finally:
             with anyio.CancelScope(shield=True):
                 await process.aclose()
-
-
-def describe_command(command: Sequence[str]) -> str:
-    """A command line for messages."""
-    return shlex.join(command)
