@@ -13,6 +13,7 @@ case "$1" in
       echo "{\"type\":\"record\",\"record\":{\"stream\":\"secret\",\"data\":{\"id\":\"s$i\"},\"emitted_at\":\"2024-01-01T00:00:00Z\"}}"
     done
     echo '{"type":"source_state","source_state":{"stream":"secret","data":1}}'
+    echo '{"type":"stream_status","stream_status":{"stream":"good","status":"complete"}}'
     ;;
   *) echo "error: unsupported command $1" >&2; exit 2 ;;
 esac

@@ -21,6 +21,7 @@ def pipeline(
     tmp_path.mkdir(parents=True, exist_ok=True)
     return validate_pipeline(
         {
+            "name": "default",
             "source": {"command": python_connector("synthetic_source.py"), "config": source},
             "destination": {
                 "command": python_connector("jsonl_destination.py"),

@@ -25,13 +25,12 @@ def test_engine_killed_at_random_points_then_resumed(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "sync_engine", "sync", "--pipeline", str(pipeline_file), "--no-progress"]
     rng = random.Random(7)
     store = FileStateStore(tmp_path / "state")
-    state_file = store.path_for("default")
     for _ in range(3):
-        before = state_file.stat().st_mtime_ns if state_file.exists() else 0
+        before = max(_committed_records(store), 0)
         engine = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
-        while (not state_file.exists() or state_file.stat().st_mtime_ns == before) and time.monotonic() < deadline:
-            time.sleep(0.02)  # wait until this run is syncing (its first checkpoint), then kill at a random point
+        while _committed_records(store) <= before and time.monotonic() < deadline:
+            time.sleep(0.02)  # wait until this run is syncing (a checkpoint with data), then kill at a random point
         time.sleep(rng.uniform(0.0, 1.0))
         engine.send_signal(signal.SIGKILL)
         engine.wait()
@@ -51,3 +50,8 @@ def test_engine_killed_at_random_points_then_resumed(tmp_path: Path) -> None:
     # Re-delivery per kill is bounded by what the destination committed after the last persisted checkpoint:
     # the checkpoint is written on every tick (0.2 s), so at most a few pages per stream per kill.
     assert duplicates(got["a"]) + duplicates(got["b"]) <= 3 * 2 * 8 * PAGE
+
+
+def _committed_records(store: FileStateStore) -> int:
+    saved = store.load("default")
+    return saved.progress.record_count if saved is not None and saved.progress is not None else -1

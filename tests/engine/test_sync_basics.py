@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -38,7 +39,8 @@ def test_full_sync_delivers_every_record_and_checkpoints(tmp_path: Path) -> None
     assert state.streams["customers"].data == {"next": 250}
     [covered] = state.streams["customers"].completed_ranges
     assert covered.gte is not None and covered.lt is not None
-    assert (covered.lt - covered.gte).total_seconds() == 250 * 60
+    assert covered.gte == datetime(2024, 1, 1, tzinfo=UTC)
+    assert covered.lt == state.run_ranges["customers"].lt, "read up to the upper bound the run fixed at its start"
     assert state.progress is not None and state.progress.record_count == 370
     assert state.progress.streams["charges"].state_count == 2
     assert result.progress.streams["customers"].status is StreamProgressStatus.COMPLETE
@@ -153,7 +155,8 @@ def test_a_source_may_not_rewrite_the_destination_config(tmp_path: Path) -> None
         'spec) echo \'{"type":"spec","spec":{"config":{"type":"object"}}}\';;\n'
         'discover) echo \'{"type":"catalog","catalog":{"streams":[{"name":"s","json_schema":{}}]}}\';;\n'
         'read) echo \'{"type":"control","control":{"control_type":"destination_config",'
-        '"config":{"path":"/tmp/redirected.jsonl"}}}\';;\n'
+        '"config":{"path":"/tmp/redirected.jsonl"}}}\'\n'
+        '  echo \'{"type":"stream_status","stream_status":{"stream":"s","status":"complete"}}\';;\n'
         "esac\n"
     )
     rogue.chmod(0o755)

@@ -29,7 +29,7 @@ def test_stream_error_leaves_the_others_complete_and_the_run_partial(tmp_path: P
     assert result.state.streams["a"].data == {"next": 100}, "the errored stream keeps its committed progress"
 
     # The next run resumes the gap of the errored stream only.
-    clean = pipeline(tmp_path, {"streams": STREAMS})
+    clean = pipeline(tmp_path, {"streams": STREAMS}, adopt_checkpoint=True)  # the same pipeline, fault removed
     result, _ = run_sync(clean)
     assert result.status is RunStatus.SUCCEEDED
     assert_complete(tmp_path, STREAMS)

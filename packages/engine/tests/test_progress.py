@@ -46,17 +46,27 @@ def test_counts_coverage_and_rate() -> None:
     assert snap.streams["b"].status is StreamProgressStatus.NOT_STARTED
 
 
-def test_errored_stays_errored_and_finish_completes_started_streams() -> None:
+def test_errored_stays_errored_and_a_started_stream_is_never_completed_by_the_end_of_input() -> None:
     tracker = ProgressTracker("run1", CATALOG, None, started_at=0.0)
     tracker.source_status(StreamStatus(stream="a", status=StreamStatusValue.STARTED))
     tracker.source_status(StreamStatus(stream="b", status=StreamStatusValue.STARTED))
     tracker.stream_errored("a", "boom")
     tracker.source_status(StreamStatus(stream="a", status=StreamStatusValue.COMPLETE))
-    tracker.finish_streams()
+    tracker.all_committed()
     snap = tracker.snapshot(1.0)
     assert snap.streams["a"].status is StreamProgressStatus.ERRORED and snap.streams["a"].error == "boom"
-    assert snap.streams["b"].status is StreamProgressStatus.COMPLETE
+    assert snap.streams["b"].status is StreamProgressStatus.STARTED
+    assert snap.streams["b"].covered_fraction is None
     assert tracker.errored_streams == ["a"]
+    assert tracker.unfinished_streams(["a", "b"]) == ["b"]
+
+
+def test_complete_holds_once_committed() -> None:
+    tracker = ProgressTracker("run1", CATALOG, None, started_at=0.0)
+    tracker.source_status(StreamStatus(stream="b", status=StreamStatusValue.COMPLETE), committed=False)
+    assert tracker.unfinished_streams(["b"]) == ["b"]
+    tracker.all_committed()
+    assert tracker.unfinished_streams(["b"]) == []
 
 
 def test_progress_accumulates_over_attempts_of_the_same_run_only() -> None:

@@ -40,5 +40,11 @@ def test_memory_store_exposes_plain_json(tmp_path: Path) -> None:
     backing: dict[str, object] = {}
     MemoryStateStore(backing).save("p", sample(3))
     assert backing == {
-        "p": {"run_id": "r", "streams": {"a": {"data": {"next": 3}, "completed_ranges": []}}, "finished": False}
+        "p": {
+            "run_id": "r",
+            "streams": {"a": {"data": {"next": 3}, "completed_ranges": []}},
+            "finished": False,
+            "run_ranges": {},
+            "failed_attempts": 0,
+        }
     }

@@ -8,6 +8,7 @@ from ._errors import (
     ConnectorFailedError,
     EngineError,
     PipelineConfigError,
+    StateLockedError,
     StateStoreError,
 )
 from ._pipeline import SyncResult
@@ -25,6 +26,7 @@ __all__ = [
     "Pipeline",
     "PipelineConfigError",
     "PostgresStateStore",
+    "StateLockedError",
     "StateSettings",
     "StateStore",
     "StateStoreError",

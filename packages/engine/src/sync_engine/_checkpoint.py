@@ -2,9 +2,10 @@
 
 Pure logic. The fence remembers each state forwarded to the destination and the records that preceded it. Order
 is kept per stream: a destination may commit streams independently (in parallel), so an echo must match the
-oldest unconfirmed state of its own stream; a global state covers everything sent before it, so it must be
-confirmed after all of those and before anything sent after it. Anything else means the destination skipped,
-reordered or invented a state.
+oldest unconfirmed state of its own stream. A global state covers everything sent before it, so it may be
+confirmed only after every state sent before it; states of single streams sent after it may be confirmed before
+it (a destination may hold a global state while an overwrite is still loading and keep committing the other
+streams). Anything else means the destination skipped, reordered or invented a state.
 """
 
 from __future__ import annotations
@@ -101,12 +102,10 @@ class CommitFence:
             raise CheckpointError(
                 f"destination echoed {where} out of order: it confirmed a later one before {head.key[:200]!r}"
             )
-        older = self._oldest_seq(exclude=queue) if is_global else self._oldest_global_seq()
+        older = self._oldest_seq(exclude=queue) if is_global else None
         if older is not None and older < head.seq:
             raise CheckpointError(
-                "destination confirmed a state before an older "
-                + ("state of another stream" if is_global else "global state")
-                + " it had not confirmed yet"
+                "destination confirmed a global state before an older state of a stream it had not confirmed yet"
             )
         queue.popleft()
         self._fold(state)
@@ -128,9 +127,14 @@ class CommitFence:
         heads = [q[0].seq for q in self._queues.values() if q and q is not exclude]
         return min(heads) if heads else None
 
-    def _oldest_global_seq(self) -> int | None:
-        queue = self._queues.get(_GLOBAL)
-        return queue[0].seq if queue else None
+    def abandon(self, stream: str) -> int:
+        """The destination gave up `stream` (a stream error): its unconfirmed states will never be echoed.
+
+        Returns how many states were dropped.
+        """
+        dropped = len(self._queues.pop(stream, ()))
+        self._records_since_state.pop(stream, None)
+        return dropped
 
     def _fold(self, state: SourceState) -> None:
         if state.state_type is StateType.GLOBAL:

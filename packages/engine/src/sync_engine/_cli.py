@@ -1,13 +1,16 @@
 """`sync-engine`: run a pipeline from a JSON/YAML file or from flags; NDJSON of every non-record message on stdout.
 
-Exit codes: 0 succeeded (also when a limit stopped the run with `has_more`), 1 failed, 2 usage or config error,
-3 partial (some streams errored).
+Exit codes: 0 succeeded (also when a limit stopped the run with `has_more`), 1 failed, 2 usage or config error
+(also: the checkpoint belongs to another pipeline, or another run holds it), 3 partial (some streams errored or
+were left unfinished by the source), 130/143 stopped by SIGINT/SIGTERM after an orderly shutdown.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -25,7 +28,7 @@ from sync_protocol import (
 
 from ._config import Pipeline, StreamSelection, load_pipeline, validate_pipeline
 from ._engine import Engine
-from ._errors import EngineError, PipelineConfigError
+from ._errors import EngineError, PipelineConfigError, StateLockedError
 from ._view import ProgressView
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -62,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--state-limit", type=int, help="soft stop after this many checkpoints")
     sync.add_argument("--validate-records", action="store_true", help="validate records against their schema")
     sync.add_argument("--max-attempts", type=int, help="source starts per run after transient failures")
+    sync.add_argument(
+        "--adopt-checkpoint",
+        action="store_true",
+        help="resume from the named checkpoint although a differently configured pipeline wrote it",
+    )
     sync.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -124,8 +132,9 @@ def pipeline_from_args(args: argparse.Namespace) -> tuple[Pipeline, Path | None]
     for flag, key in (("time_limit", "time_limit_s"), ("state_limit", "state_limit"), ("max_attempts", "max_attempts")):
         if getattr(args, flag, None) is not None:
             raw[key] = getattr(args, flag)
-    if getattr(args, "validate_records", False):
-        raw["validate_records"] = True
+    for flag in ("validate_records", "adopt_checkpoint"):
+        if getattr(args, flag, False):
+            raw[flag] = True
     return validate_pipeline(raw), base
 
 
@@ -145,11 +154,40 @@ class _Output:
             self._view.show(message)
 
 
+async def _sync(engine: Engine, emit: Callable[[Message], None]) -> int:
+    """Run the sync; the first SIGINT/SIGTERM stops it in order, a second one at once (connectors still reaped)."""
+    stop = anyio.Event()
+    received: list[int] = []
+    code = EXIT_FAILED
+    failure: Exception | None = None
+    async with anyio.create_task_group() as tasks:
+
+        async def watch() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    received.append(signum)
+                    if stop.is_set():
+                        tasks.cancel_scope.cancel()
+                        return
+                    stop.set()
+
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+            tasks.start_soon(watch)
+        try:
+            result = await engine.sync(emit, stop=stop)
+            code = _SYNC_EXIT[result.status]
+        except Exception as exc:  # raised as itself, not wrapped in the task group's ExceptionGroup
+            failure = exc
+        tasks.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return 128 + received[0] if received else code
+
+
 async def _run(args: argparse.Namespace, engine: Engine, emit: Callable[[Message], None]) -> int:
     command = args.command
     if command == "sync":
-        result = await engine.sync(emit)
-        return _SYNC_EXIT[result.status]
+        return await _sync(engine, emit)
     if command in ("spec", "check"):
         code = EXIT_OK
         for which in ("source", "destination") if args.connector == "both" else (args.connector,):
@@ -192,7 +230,7 @@ def run(argv: list[str], *, stdout: IO[bytes] | None = None, stderr: IO[str] | N
             with view:
                 return anyio.run(_run, args, engine, _Output(out, view))
         return anyio.run(_run, args, engine, _Output(out, None))
-    except PipelineConfigError as exc:
+    except (PipelineConfigError, StateLockedError) as exc:
         err.write(f"error: {engine.redactor.text(str(exc))}\n")
         return EXIT_USAGE
     except EngineError as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sync_protocol import DestinationSyncMode, SyncMode, TimeRange, describe_validation_error
 
 from ._errors import PipelineConfigError
@@ -76,7 +76,11 @@ class StateSettings(_Model):
 class Pipeline(_Model):
     """Everything one sync needs."""
 
-    name: str = Field(default="default", description="Names the pipeline; its checkpoint is stored under it.")
+    name: str | None = Field(
+        default=None,
+        description="Names the pipeline; its checkpoint is stored under it. Default: derived from the connectors, "
+        "their non-secret configs and the stream selection.",
+    )
     source: ConnectorSettings
     destination: ConnectorSettings
     streams: list[StreamSelection] | None = Field(default=None, description="Streams to sync; null = all.")
@@ -90,6 +94,20 @@ class Pipeline(_Model):
     progress_interval_s: float = Field(default=2.0, gt=0, description="Most time between progress messages.")
     grace_s: float = Field(default=5.0, ge=0, description="SIGTERM to SIGKILL delay when stopping a connector.")
     drain_timeout_s: float = Field(default=60.0, gt=0, description="How long a destination may take to finish.")
+    adopt_checkpoint: bool = Field(
+        default=False,
+        description="Resume from the named checkpoint even though it was written by a differently configured "
+        "pipeline (e.g. after changing a setting); the checkpoint then belongs to this one.",
+    )
+
+    @field_validator("streams")
+    @classmethod
+    def _distinct_streams(cls, streams: list[StreamSelection] | None) -> list[StreamSelection] | None:
+        names = [s.name for s in streams or []]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"stream(s) selected more than once: {', '.join(repeated)}")
+        return streams
 
 
 def load_pipeline(path: str | Path) -> Pipeline:

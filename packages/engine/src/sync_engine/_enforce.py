@@ -5,12 +5,17 @@ raw JSON (about 1.6x faster than a full orjson parse of a Stripe-sized record), 
 forwarded unless a field must be pruned. Other messages are validated with the protocol models. Records and states
 of unconfigured streams are dropped and counted; a malformed line raises `ConnectorFailedError` naming the
 connector and the line number.
+
+What is forwarded is valid for the destination: every line is UTF-8, every record's `emitted_at` carries a UTC
+offset, and nothing of an `overwrite` stream follows the `complete` status that closed it (the destination swaps the
+new table in on that status). A breach is the source's error, named as such.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -18,11 +23,13 @@ import orjson
 from sync_protocol import (
     ConfiguredCatalog,
     ConfiguredStream,
+    DestinationSyncMode,
     Message,
     NdjsonDecodeError,
     SourceStateMessage,
     StateType,
     StreamStatusMessage,
+    StreamStatusValue,
     UnknownMessage,
     decode_message,
     decode_object,
@@ -98,6 +105,9 @@ class CatalogEnforcer:
         """Records that lost fields outside the configured schema, by stream."""
         self._warned: set[str] = set()
         self._disabled: set[str] = set()
+        self._closed: set[str] = set()
+        self._overwrite = {s.name for s in catalog.streams if s.destination_sync_mode is DestinationSyncMode.OVERWRITE}
+        self._last_emitted_at = ""
         self.new_warnings: list[str] = []
         """Streams dropped for the first time since the caller last cleared this list (warn once each)."""
 
@@ -121,9 +131,9 @@ class CatalogEnforcer:
         stream = head.stream
         plan = self._plans.get(stream)
         if plan is None:
-            if stream not in self._disabled:
-                self._drop(stream)
+            self._unplanned(stream, line_number)
             return stream, None
+        self._check_line(line, head.emitted_at, line_number)
         allowed = plan.allowed_fields
         if plan.validator is None and (allowed is None or allowed.issuperset(head.data)):
             return stream, line
@@ -139,7 +149,7 @@ class CatalogEnforcer:
             message = decode_message(line, line_number)
         except NdjsonDecodeError as exc:
             raise ConnectorFailedError(f"{self._connector} wrote an invalid message at {exc}") from exc
-        return self._other(message, line)
+        return self._other(message, line, line_number)
 
     def _record(self, value: dict[str, Any], line: bytes, line_number: int) -> Enforced:
         record = value.get("record")
@@ -156,9 +166,9 @@ class CatalogEnforcer:
             )
         plan = self._plans.get(stream)
         if plan is None:
-            if stream not in self._disabled:
-                self._drop(stream)
+            self._unplanned(stream, line_number)
             return Enforced("record", None, stream=stream)
+        self._check_line(line, record["emitted_at"], line_number)
         if plan.validator is not None:
             problem = plan.validator.first_error(data)
             if problem is not None:
@@ -170,7 +180,7 @@ class CatalogEnforcer:
             return Enforced("record", orjson.dumps(value) + b"\n", stream=stream)
         return Enforced("record", line + b"\n", stream=stream)
 
-    def _other(self, message: Message, line: bytes) -> Enforced:
+    def _other(self, message: Message, line: bytes, line_number: int) -> Enforced:
         stream: str | None = None
         if isinstance(message, SourceStateMessage):
             if message.source_state.state_type is StateType.STREAM:
@@ -180,11 +190,47 @@ class CatalogEnforcer:
         elif isinstance(message, StreamStatusMessage):
             stream = message.stream_status.stream
         if stream is not None and stream not in self._plans:
-            if stream not in self._disabled:
-                self._drop(stream)
+            self._unplanned(stream, line_number)
             return Enforced(message.type, None, message, stream)
+        if (
+            isinstance(message, StreamStatusMessage)
+            and message.stream_status.status is StreamStatusValue.COMPLETE
+            and stream in self._overwrite
+        ):
+            self._plans.pop(stream, None)  # the destination swaps the new table in on this status
+            self._closed.add(stream)
         forward = line + b"\n" if message.type in FORWARDED_TYPES or isinstance(message, UnknownMessage) else None
         return Enforced(message.type, forward, message, stream)
+
+    def _unplanned(self, stream: str, line_number: int) -> None:
+        """A line of a stream that may not pass: closed (a breach), errored (silently), or not configured."""
+        if stream in self._closed:
+            raise ConnectorFailedError(
+                f"{self._connector} sent more of stream {stream!r} at line {line_number} after reporting it complete"
+            )
+        if stream not in self._disabled:
+            self._drop(stream)
+
+    def _check_line(self, line: bytes, emitted_at: str, line_number: int) -> None:
+        """Raise unless the record line is UTF-8 and its `emitted_at` is RFC 3339 with an offset."""
+        try:
+            line.decode()
+        except UnicodeDecodeError as exc:
+            raise ConnectorFailedError(
+                f"{self._connector} wrote invalid UTF-8 at line {line_number}, byte {exc.start}"
+            ) from None
+        if emitted_at == self._last_emitted_at:
+            return
+        try:
+            valid = datetime.fromisoformat(emitted_at).tzinfo is not None and "T" in emitted_at.upper()
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ConnectorFailedError(
+                f"{self._connector} wrote a record at line {line_number} whose emitted_at {emitted_at[:40]!r} is not "
+                "an RFC 3339 timestamp with a UTC offset (e.g. 2024-01-01T00:00:00Z)"
+            )
+        self._last_emitted_at = emitted_at
 
     def disable(self, stream: str) -> None:
         """Stop forwarding `stream` (records, states, statuses) for the rest of this attempt: it errored."""

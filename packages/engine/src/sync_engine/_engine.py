@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import jsonschema
 import orjson
 from sync_protocol import (
@@ -19,17 +20,21 @@ from sync_protocol import (
     ControlMessage,
     ControlType,
     Message,
+    PipelineIdentity,
     Spec,
     SpecMessage,
+    TimeRange,
+    utc_now,
 )
 from sync_protocol.sdk import Redactor, find_secrets
 
 from ._commands import CommandOutput, run_command
 from ._config import ConnectorSettings, Pipeline
 from ._errors import PipelineConfigError
+from ._identity import check_identity, default_pipeline_name, pipeline_identity
 from ._pipeline import ResolvedPipeline, SyncResult, SyncRun
 from ._process import split_command
-from ._selection import configure_catalog
+from ._selection import configure_catalog, fix_run_ranges
 from .stores import FileStateStore, MemoryStateStore, PostgresStateStore, StateStore
 
 OnMessage = Callable[[Message], None]
@@ -144,22 +149,52 @@ class Engine:
         arguments = {"config": await self._validated_config("destination")}
         (await self._run("destination", "teardown", arguments, on_message)).raise_for_failure()
 
-    async def sync(self, on_message: OnMessage = _ignore) -> SyncResult:
-        """Validate, discover, select, set up, then run the sync; returns how it ended."""
+    async def sync(self, on_message: OnMessage = _ignore, *, stop: anyio.Event | None = None) -> SyncResult:
+        """Validate, lock the pipeline's checkpoint, discover, select, set up, then run; returns how it ended.
+
+        Setting `stop` ends the run in order: the source stops, the destination commits, the checkpoint is saved
+        and `end` says `has_more`. Raises `PipelineConfigError` before anything runs when a config is invalid or
+        the checkpoint belongs to another pipeline, and `StateLockedError` while another run holds it.
+        """
+        source_argv, destination_argv = self._argv(self.pipeline.source), self._argv(self.pipeline.destination)
         source_config = await self._validated_config("source")
-        catalog = await self.configured_catalog(on_message)
-        await self.setup(on_message, catalog)
-        resolved = ResolvedPipeline(
-            pipeline=self.pipeline,
-            source_argv=self._argv(self.pipeline.source),
-            destination_argv=self._argv(self.pipeline.destination),
-            source_config=source_config,
-            destination_config=await self._validated_config("destination"),
-            catalog=catalog,
-            on_control=self._persist_control,
-            redactor=self.redactor,
+        destination_config = await self._validated_config("destination")
+        identity = self._identity(source_config, destination_config)
+        name = self.pipeline.name or default_pipeline_name(
+            identity, source_argv, [s.name for s in self.pipeline.streams or []] or ["*"]
         )
-        return await SyncRun(resolved, self.store, on_message).run()
+        with self.store.lock(name):
+            starting = await anyio.to_thread.run_sync(self.store.load, name)
+            check_identity(name, starting.pipeline if starting else None, identity, self.pipeline.adopt_checkpoint)
+            catalog = await self.configured_catalog(on_message)
+            await self.setup(on_message, catalog)
+            ranges: dict[str, TimeRange] = {}
+            if (await self.spec("source")).capabilities.get("time_range"):
+                fixed = starting.run_ranges if starting is not None and not starting.finished else {}
+                catalog, ranges = fix_run_ranges(catalog, fixed, utc_now())
+            resolved = ResolvedPipeline(
+                pipeline=self.pipeline,
+                source_argv=source_argv,
+                destination_argv=destination_argv,
+                source_config=source_config,
+                destination_config=await self._validated_config("destination"),  # setup may have replaced it
+                catalog=catalog,
+                name=name,
+                run_ranges=ranges,
+                identity=self._identity,
+                on_control=self._persist_control,
+                redactor=self.redactor,
+            )
+            return await SyncRun(resolved, self.store, starting, on_message, stop).run()
+
+    def _identity(self, source_config: dict[str, Any], destination_config: dict[str, Any]) -> PipelineIdentity:
+        return pipeline_identity(
+            self._argv(self.pipeline.source),
+            source_config,
+            self._argv(self.pipeline.destination),
+            destination_config,
+            self._secrets,
+        )
 
     # ---- helpers --------------------------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ EngineError
 ├── PipelineConfigError      the pipeline definition or a connector config is invalid (CLI exit 2)
 ├── ConnectorCommandError    a connector command cannot be found or started
 ├── ConnectorFailedError     a connector exited non-zero or broke the wire contract
-└── CheckpointError          a destination echoed states out of order, skipped one, or invented one
+├── CheckpointError          a destination echoed states out of order, skipped one, or invented one
+├── StateStoreError          a stored checkpoint cannot be read back
+└── StateLockedError         another run of the same pipeline holds its checkpoint (CLI exit 2)
 """
 
 from __future__ import annotations
@@ -32,3 +34,7 @@ class CheckpointError(EngineError):
 
 class StateStoreError(EngineError):
     """A stored checkpoint cannot be read back."""
+
+
+class StateLockedError(EngineError):
+    """Another run of the same pipeline is in progress: two runs must never write one checkpoint."""

@@ -3,6 +3,11 @@
 The I/O shell around the pure parts (`CatalogEnforcer`, `CommitFence`, `ProgressTracker`). Source output is read
 in chunks and forwarded as the original bytes in one write per chunk; the destination's echoes advance the
 checkpoint, which is persisted at most every `checkpoint_interval_s` and at the end.
+
+The verdict is earned: a stream is complete only when the source said so and the destination committed all before
+it. A source that exits 0 with streams unfinished ends the run `partial` (the checkpoint stays open and the next
+run resumes them); a transient error is retried whatever the exit code; a checkpoint that cannot be saved stops
+the run before more data moves.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from sync_protocol import (
     LogMessage,
     Message,
     NdjsonDecodeError,
+    PipelineIdentity,
     ProgressMessage,
     RunProgress,
     RunStatus,
@@ -42,6 +48,7 @@ from sync_protocol import (
     StateType,
     StreamStatusMessage,
     SyncState,
+    TimeRange,
     aiter_lines,
     decode_message,
     encode_message,
@@ -57,7 +64,7 @@ from ._progress import ProgressTracker
 from .stores import StateStore
 
 Emit = Callable[[Message], None]
-SourceEnd = Literal["eof", "limit", "failed", "destination_gone"]
+SourceEnd = Literal["eof", "limit", "stopped", "failed", "destination_gone"]
 Outcome = Literal["done", "limit", "retry", "failed"]
 TICK_S = 0.2
 
@@ -89,6 +96,12 @@ class ResolvedPipeline:
     source_config: dict[str, Any]
     destination_config: dict[str, Any]
     catalog: ConfiguredCatalog
+    name: str = "default"
+    """The checkpoint's name in the state store."""
+    run_ranges: dict[str, TimeRange] = field(default_factory=dict)
+    """The range each stream reads in this run (see `fix_run_ranges`)."""
+    identity: Callable[[dict[str, Any], dict[str, Any]], PipelineIdentity] | None = None
+    """Fingerprints the pipeline from (source config, destination config); stored in every checkpoint."""
     on_control: Callable[[ControlMessage], None] | None = None
     """Persists a new config (validated against the connector's spec; raises `PipelineConfigError` if invalid)."""
     redactor: Redactor = field(default_factory=Redactor)
@@ -98,18 +111,28 @@ class ResolvedPipeline:
 class SyncRun:
     """Runs one sync to its end; create one per `Engine.sync` call."""
 
-    def __init__(self, resolved: ResolvedPipeline, store: StateStore, emit: Emit) -> None:
+    def __init__(
+        self,
+        resolved: ResolvedPipeline,
+        store: StateStore,
+        starting: SyncState | None,
+        emit: Emit,
+        stop: anyio.Event | None = None,
+    ) -> None:
         self._r = resolved
         self._p = resolved.pipeline
         self._store = store
         self._emit = emit
-        starting = store.load(self._p.name)
+        self._stop = stop
         self._starting_state = starting
         resumed_run = starting.run_id if starting is not None and not starting.finished else None
         self.run_id = resumed_run or uuid.uuid4().hex
         committed = (starting or SyncState()).model_copy(deep=True)
         committed.run_id = self.run_id
         committed.finished = False
+        committed.run_ranges = dict(resolved.run_ranges)
+        if not resumed_run:
+            committed.failed_attempts = 0
         self._fence = CommitFence(committed, [s.name for s in resolved.catalog.streams])
         self._started = time.monotonic()
         previous_progress = starting.progress if resumed_run and starting else None
@@ -126,42 +149,52 @@ class SyncRun:
         self._save_lock = anyio.Lock()
         self._dropped: dict[str, int] = {}
         self._store_failed = False
+        self._unfinished: list[str] = []
+        self._enforcer: CatalogEnforcer | None = None
+        self._read_scope: anyio.CancelScope | None = None
+        self._stop_reason: str | None = None
+        self._reading_source = False
 
     # ---- the run --------------------------------------------------------------------------------------------
 
     async def run(self) -> SyncResult:
         """Start, attempt until done/limit/failure (retrying transient failures), persist, end."""
         self._emit(StartMessage(start=Start(run_id=self.run_id, starting_state=self._starting_state)))
-        attempt = 0
-        while True:
-            attempt += 1
+        await self._save()  # a store that cannot take the checkpoint fails the run before any data moves
+        while not self._failed:
             outcome = await self._attempt()
             if outcome != "retry":
                 break
-            if attempt >= self._p.max_attempts or self._past_deadline():
+            committed = self._fence.committed
+            committed.failed_attempts += 1
+            if committed.failed_attempts >= self._p.max_attempts or self._past_deadline() or self._stopping:
                 self._fail(
-                    f"gave up after {attempt} attempt(s): a connector kept failing transiently",
+                    f"gave up after {committed.failed_attempts} attempt(s): a connector kept failing transiently",
                     FailureType.TRANSIENT_ERROR,
                     level=ErrorLevel.TRANSIENT,
                 )
                 break
-            delay = self._p.retry_backoff_s * 2 ** (attempt - 1)
+            delay = self._p.retry_backoff_s * 2 ** (committed.failed_attempts - 1)
             self._log(
                 LogLevel.WARN,
                 f"transient failure; restarting both connectors from the last checkpoint in {delay:g} s "
-                f"(attempt {attempt + 1} of {self._p.max_attempts})",
+                f"(attempt {committed.failed_attempts + 1} of {self._p.max_attempts})",
             )
-            await self._save()
-            await anyio.sleep(delay)
-        if not self._failed and not self._has_more:
-            self._progress.finish_streams()
-        final = await self._save(finished=not self._failed and not self._has_more)
+            await self._save()  # the spent retry budget survives a crash of the engine
+            with anyio.move_on_after(delay):
+                if self._stop is not None:
+                    await self._stop.wait()
+                else:
+                    await anyio.sleep(delay)
+        self._fence.committed.failed_attempts = 0  # the run ended: the next invocation gets a fresh budget
+        finished = not self._failed and not self._has_more and not self._unfinished
+        final = await self._save(finished=finished)
         now = time.monotonic()
         status = (
             RunStatus.FAILED
             if self._failed
             else RunStatus.PARTIAL
-            if self._progress.errored_streams
+            if self._progress.errored_streams or self._unfinished
             else RunStatus.SUCCEEDED
         )
         progress = self._progress.snapshot(now)
@@ -182,12 +215,21 @@ class SyncRun:
             self.run_id, status, self._has_more, final, progress, run_progress, self._errors, self._dropped
         )
 
+    @property
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
     async def _attempt(self) -> Outcome:
-        self._progress.attempt_started()
         self._fence.forget_in_flight()
         self._transient = False
         r, p = self._r, self._p
-        enforcer = CatalogEnforcer(r.catalog, validate_records=p.validate_records, connector="source")
+        errored = set(self._progress.errored_streams)
+        catalog = ConfiguredCatalog(streams=[s for s in r.catalog.streams if s.name not in errored])
+        if not catalog.streams:
+            return "done"  # every stream errored earlier in this run: they wait for the next run
+        self._progress.attempt_started()
+        enforcer = CatalogEnforcer(catalog, validate_records=p.validate_records, connector="source")
+        self._enforcer = enforcer
         state_for_source = self._fence.committed.model_copy(update={"progress": None})
         has_state = bool(state_for_source.streams) or state_for_source.global_state is not None
         async with (
@@ -195,7 +237,7 @@ class SyncRun:
                 "destination",
                 r.destination_argv,
                 "write",
-                {"config": r.destination_config, "catalog": r.catalog},
+                {"config": r.destination_config, "catalog": catalog},
                 stdin=True,
                 env=p.destination.env,
                 grace_s=p.grace_s,
@@ -204,7 +246,7 @@ class SyncRun:
                 "source",
                 r.source_argv,
                 "read",
-                {"config": r.source_config, "catalog": r.catalog, "state": state_for_source if has_state else None},
+                {"config": r.source_config, "catalog": catalog, "state": state_for_source if has_state else None},
                 env=p.source.env,
                 grace_s=p.grace_s,
             ) as source,
@@ -215,7 +257,13 @@ class SyncRun:
             start = StartMessage(start=Start(run_id=self.run_id))
             await self._send(destination, encode_message(start))  # tells the destination which run writes
             tasks.start_soon(self._tick)
-            source_end = await self._pump_source(source, destination, enforcer)
+            tasks.start_soon(self._watch_stop)
+            tasks.start_soon(self._watch_source_exit, source)
+            self._reading_source = True
+            try:
+                source_end = await self._pump_source(source, destination, enforcer)
+            finally:
+                self._reading_source = False
             self._merge_dropped(enforcer)
             if source_end == "eof":
                 source_code = -9
@@ -237,7 +285,7 @@ class SyncRun:
                     f"destination did not finish within {p.drain_timeout_s:g} s after its input ended; it was killed"
                 )
             tasks.cancel_scope.cancel()
-        return self._judge(source_end, source_code, source, destination_code, destination)
+        return self._judge(source_end, source_code, source, destination_code, destination, catalog)
 
     def _judge(
         self,
@@ -246,20 +294,21 @@ class SyncRun:
         source: ConnectorProcess,
         destination_code: int,
         destination: ConnectorProcess,
+        catalog: ConfiguredCatalog,
     ) -> Outcome:
         source_died = source_end == "eof" and source_code != 0
         destination_died = destination_code != 0 or source_end == "destination_gone"
         if self._failed:
             return "failed"
-        if (source_died or destination_died) and self._transient:
-            return "retry"
+        if self._transient and source_end != "stopped":
+            return "retry"  # also when the connector exited 0 after reporting it: its work is not done
         if destination_died:
             self._fail(_exit_text("destination", destination_code, destination))
             return "failed"
         if source_died:
             self._fail(_exit_text("source", source_code, source))
             return "failed"
-        if source_end == "limit":
+        if source_end in ("limit", "stopped"):
             self._has_more = True
             return "limit"
         try:
@@ -268,6 +317,19 @@ class SyncRun:
             self._fail(str(exc))
             return "failed"
         self._progress.committed(trailing, None, self._fence.committed)
+        self._progress.all_committed()
+        self._unfinished = self._progress.unfinished_streams([s.name for s in catalog.streams])
+        if self._unfinished:
+            names = ", ".join(self._unfinished)
+            self._emit_error(
+                Error(
+                    level=ErrorLevel.STREAM,
+                    failure_type=FailureType.SYSTEM_ERROR,
+                    message=f"source exited without finishing stream(s) {names}: it sent no terminal stream_status "
+                    "(complete or skipped) for them, so they are not complete; the next run resumes them",
+                    stream=self._unfinished[0] if len(self._unfinished) == 1 else None,
+                )
+            )
         return "done"
 
     # ---- source → destination -------------------------------------------------------------------------------
@@ -279,15 +341,26 @@ class SyncRun:
         stdout = source.process.stdout
         assert stdout is not None
         while True:
+            if self._failed:
+                return "failed"  # e.g. the checkpoint could not be saved: no more data may move
+            if self._stopping:
+                return self._stopped()
             chunk: bytes | None = None
             with anyio.move_on_after(self._remaining()) as timer:
+                self._read_scope = timer
                 try:
                     chunk = await stdout.receive(READ_CHUNK_BYTES)
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
                     chunk = None
+            self._read_scope = None
             if timer.cancelled_caught:
-                self._log(LogLevel.INFO, "time limit reached: stopping the source, letting the destination commit")
-                return "limit"
+                if self._stopping:
+                    return self._stopped()
+                if self._stop_reason == "source_gone":
+                    chunk = None  # the source exited; whatever still holds its stdout is not waited for
+                else:
+                    self._log(LogLevel.INFO, "time limit reached: stopping the source, letting the destination commit")
+                    return "limit"
             try:
                 lines = splitter.feed(chunk) if chunk is not None else splitter.close()
             except NdjsonDecodeError as exc:
@@ -303,6 +376,34 @@ class SyncRun:
                 return stop
             if chunk is None:
                 return "eof"
+
+    def _stopped(self) -> SourceEnd:
+        self._log(LogLevel.INFO, "asked to stop: stopping the source, letting the destination commit")
+        return "stopped"
+
+    async def _watch_stop(self) -> None:
+        """Turn a stop request (SIGINT/SIGTERM in the CLI) into an orderly end of the source's output."""
+        if self._stop is None:
+            return
+        await self._stop.wait()
+        if self._read_scope is not None:
+            self._read_scope.cancel()
+
+    async def _watch_source_exit(self, source: ConnectorProcess) -> None:
+        """A source that exited may leave a child holding its stdout: wait for end of output only so long."""
+        await source.process.wait()
+        await anyio.sleep(self._p.grace_s)
+        if not self._reading_source:
+            return
+        self._log(
+            LogLevel.WARN,
+            f"the source exited but its output stayed open {self._p.grace_s:g} s later (a child process holds it); "
+            "stopping what it left behind",
+        )
+        source.signal_group(signal.SIGKILL)
+        self._stop_reason = "source_gone"
+        if self._read_scope is not None:
+            self._read_scope.cancel()
 
     def _enforce_lines(
         self, lines: list[tuple[int, bytes]], enforcer: CatalogEnforcer
@@ -326,8 +427,7 @@ class SyncRun:
                 stop = "failed"
                 break
             except InvalidRecordError as exc:
-                enforcer.disable(exc.stream)  # no later state of it may claim the dropped record
-                self._stream_error(exc.stream, str(exc))
+                self._stream_error(exc.stream, str(exc))  # no later state of it may claim the dropped record
                 continue
             if verdict.forward is not None:
                 out.append(verdict.forward[:-1])
@@ -419,7 +519,7 @@ class SyncRun:
         self._errors.append(error)
         self._emit(message)
         if error.level is ErrorLevel.STREAM and error.stream:
-            self._progress.stream_errored(error.stream, error.message)
+            self._isolate(error.stream, error.message, given_up_by_destination=origin == "destination")
         elif error.level is ErrorLevel.TRANSIENT:
             self._transient = True
         else:
@@ -446,10 +546,25 @@ class SyncRun:
         hidden = Control(control_type=control.control_type, config=self._r.redactor.value(control.config))
         self._emit(ControlMessage(control=hidden))
 
+    def _isolate(self, stream: str, text: str, *, given_up_by_destination: bool = False) -> None:
+        """One stream failed (in the source, the engine or the destination): stop forwarding it; the others go on.
+
+        When the destination gave it up, its states still in flight will never be echoed (it commits nothing
+        more of the stream), so the fence forgets them; what it committed before stays.
+        """
+        self._progress.stream_errored(stream, text)
+        if self._enforcer is not None:
+            self._enforcer.disable(stream)
+        if given_up_by_destination:
+            self._fence.abandon(stream)
+
     def _stream_error(self, stream: str, text: str) -> None:
         error = Error(level=ErrorLevel.STREAM, failure_type=FailureType.SYSTEM_ERROR, message=text, stream=stream)
+        self._emit_error(error)
+        self._isolate(stream, text)
+
+    def _emit_error(self, error: Error) -> None:
         self._errors.append(error)
-        self._progress.stream_errored(stream, text)
         self._emit(ErrorMessage(error=error))
 
     def _fail(
@@ -489,15 +604,17 @@ class SyncRun:
             state.run_id = self.run_id
             state.progress = self._progress.snapshot(now)
             state.finished = finished
+            if self._r.identity is not None:  # recomputed: a control message may have replaced a config
+                state.pipeline = self._r.identity(self._r.source_config, self._r.destination_config)
             self._dirty = False
             self._last_save = now
             try:
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(self._store.save, self._p.name, state)
+                    await anyio.to_thread.run_sync(self._store.save, self._r.name, state)
             except Exception as exc:
                 if not self._store_failed:
                     self._store_failed = True
-                    self._fail(f"cannot save the checkpoint: {type(exc).__name__}: {exc}")
+                    self._fail(f"cannot save the checkpoint, so the run stops: {type(exc).__name__}: {exc}")
             return state
 
     def _merge_dropped(self, enforcer: CatalogEnforcer) -> None:

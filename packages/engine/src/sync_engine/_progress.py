@@ -102,12 +102,17 @@ class ProgressTracker:
             self._awaiting_commit.discard(stream)
             self.source_status(StreamStatus(stream=stream, status=StreamStatusValue.COMPLETE))
 
-    def finish_streams(self) -> None:
-        """The source ended cleanly: streams it started and never closed count as complete."""
-        for entry in self._progress.streams.values():
-            if entry.status is StreamProgressStatus.STARTED:
-                entry.status = StreamProgressStatus.COMPLETE
-                self.changed = True
+    def all_committed(self) -> None:
+        """The destination committed everything it was sent: every `complete` the source reported now holds."""
+        for stream in sorted(self._awaiting_commit):
+            self.stream_committed(stream)
+
+    def unfinished_streams(self, streams: list[str]) -> list[str]:
+        """Those of `streams` the source never ended (no `complete` or `skipped`) and that did not error.
+
+        End of input and exit 0 complete nothing: only the source's own terminal status does.
+        """
+        return [name for name in streams if self._progress.streams.get(name, StreamProgress()).status not in _FINAL]
 
     @property
     def errored_streams(self) -> list[str]:
@@ -123,8 +128,8 @@ class ProgressTracker:
         for entry in progress.streams.values():
             if entry.requested_range is not None:
                 entry.covered_fraction = covered_fraction(entry.requested_range, entry.completed_ranges)
-            elif entry.status in _FINAL - {StreamProgressStatus.ERRORED}:
-                entry.covered_fraction = 1.0
+            if entry.covered_fraction is None and entry.status in _FINAL - {StreamProgressStatus.ERRORED}:
+                entry.covered_fraction = 1.0  # unbounded below, but the source read it to its end
         return progress
 
     def invocation_snapshot(self, now: float) -> RunProgress:

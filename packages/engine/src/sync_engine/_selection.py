@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sync_protocol import (
@@ -11,6 +12,7 @@ from sync_protocol import (
     DestinationSyncMode,
     Stream,
     SyncMode,
+    TimeRange,
 )
 
 from ._config import StreamSelection
@@ -72,3 +74,25 @@ def configure_catalog(catalog: Catalog, selections: list[StreamSelection] | None
             f"unknown stream(s) {', '.join(unknown)}; the source offers {', '.join(sorted(by_name)) or 'none'}"
         )
     return ConfiguredCatalog(streams=[_configure(by_name[s.name], s) for s in chosen])
+
+
+def fix_run_ranges(
+    catalog: ConfiguredCatalog, fixed: dict[str, TimeRange], now: datetime
+) -> tuple[ConfiguredCatalog, dict[str, TimeRange]]:
+    """Give every stream the range this run reads, its upper bound decided once per run.
+
+    `fixed` holds the ranges the run fixed when it started (empty for a new run). A stream keeps the user's bounds;
+    a missing upper bound becomes the one fixed earlier in the run, else `now`. Every attempt and continuation of
+    a run so asks the source for the same range, and the run converges instead of chasing the clock.
+    """
+    streams: list[ConfiguredStream] = []
+    ranges: dict[str, TimeRange] = {}
+    for stream in catalog.streams:
+        wanted = stream.time_range or TimeRange()
+        earlier = fixed.get(stream.name)
+        lt = wanted.lt or (earlier.lt if earlier is not None else None) or now
+        if wanted.gte is not None and wanted.gte > lt:
+            lt = wanted.gte
+        ranges[stream.name] = TimeRange(gte=wanted.gte, lt=lt)
+        streams.append(stream.model_copy(update={"time_range": ranges[stream.name]}))
+    return ConfiguredCatalog(streams=streams), ranges

@@ -65,7 +65,7 @@ from ._ndjson import (
 )
 from ._ranges import TimeRange, covered_fraction, intersect, merge_ranges, subtract_ranges
 from ._schema import protocol_json_schema, render_schema
-from ._state import RunProgress, StreamProgress, StreamProgressStatus, StreamState, SyncState
+from ._state import PipelineIdentity, RunProgress, StreamProgress, StreamProgressStatus, StreamState, SyncState
 
 __all__ = [
     "KNOWN_MESSAGE_CLASSES",
@@ -96,6 +96,7 @@ __all__ = [
     "LogMessage",
     "Message",
     "NdjsonDecodeError",
+    "PipelineIdentity",
     "ProgressMessage",
     "ProtocolViolationError",
     "Record",

@@ -72,3 +72,24 @@ class SyncState(_Model):
     global_state: Any = Field(default=None, description="The source's latest global (not per-stream) checkpoint.")
     progress: RunProgress | None = Field(default=None, description="Cumulative progress when it was written.")
     finished: bool = Field(default=False, description="True once the run ended without more to do.")
+    pipeline: PipelineIdentity | None = Field(
+        default=None, description="What this checkpoint belongs to; another pipeline never resumes from it."
+    )
+    run_ranges: dict[str, TimeRange] = Field(
+        default_factory=dict,
+        description="The time range each stream reads in this run, fixed when the run started (upper bound included).",
+    )
+    failed_attempts: int = Field(
+        default=0, description="Attempts of this run that ended in a transient failure; the retry budget spent."
+    )
+
+
+class PipelineIdentity(_Model):
+    """A fingerprint of the pipeline a checkpoint belongs to: connector commands and their non-secret configs.
+
+    `parts` holds one digest per command and per top-level config key (`source.command`,
+    `destination.config.schema`, ...), so a mismatch can name what changed without storing any value.
+    """
+
+    fingerprint: str = Field(description="Digest over all parts.")
+    parts: dict[str, str] = Field(default_factory=dict, description="Digest per command and per config key.")

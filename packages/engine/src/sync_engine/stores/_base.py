@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from sync_protocol import SyncState
@@ -16,4 +17,8 @@ class StateStore(Protocol):
 
     def save(self, key: str, state: SyncState) -> None:
         """Replace the state under `key`; durable when it returns."""
+        ...
+
+    def lock(self, key: str) -> AbstractContextManager[None]:
+        """Hold `key` for one run; raise `StateLockedError` at once when another run (any process) holds it."""
         ...

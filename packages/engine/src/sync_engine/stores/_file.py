@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
 from sync_protocol import SyncState
 
-from .._errors import StateStoreError
+from .._errors import StateLockedError, StateStoreError
 
 
 def _file_name(key: str) -> str:
@@ -56,3 +59,20 @@ class FileStateStore:
             os.fsync(directory)
         finally:
             os.close(directory)
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """An exclusive `flock` on `<state file>.lock`, released when the block ends or the process dies."""
+        path = self.path_for(key).with_name(self.path_for(key).name + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StateLockedError(
+                    f"another run of pipeline {key!r} is in progress (it holds {path}); wait for it to end"
+                ) from None
+            yield
+        finally:
+            os.close(fd)

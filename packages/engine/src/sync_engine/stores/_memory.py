@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sync_protocol import SyncState
+
+from .._errors import StateLockedError
 
 
 class MemoryStateStore:
@@ -12,6 +16,7 @@ class MemoryStateStore:
 
     def __init__(self, data: dict[str, Any] | None = None) -> None:
         self.data: dict[str, Any] = data if data is not None else {}
+        self._held: set[str] = set()
 
     def load(self, key: str) -> SyncState | None:
         raw = self.data.get(key)
@@ -19,3 +24,13 @@ class MemoryStateStore:
 
     def save(self, key: str, state: SyncState) -> None:
         self.data[key] = state.model_dump(mode="json", exclude_none=True)
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        if key in self._held:
+            raise StateLockedError(f"another run of pipeline {key!r} is in progress in this process")
+        self._held.add(key)
+        try:
+            yield
+        finally:
+            self._held.discard(key)

@@ -3,12 +3,14 @@ also writes its per-stream checkpoints to (under `stream:<name>` keys), so both 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import ValidationError
 from sync_protocol import SyncState
 
-from .._errors import StateStoreError
+from .._errors import StateLockedError, StateStoreError
 
 TABLE = "_sync_state"
 
@@ -75,3 +77,17 @@ class PostgresStateStore:
                 ).format(self._target()),
                 (key, state.model_dump_json(exclude_none=True)),
             )
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """A session advisory lock on the key, held on its own connection for the whole run."""
+        with self._connect() as conn:
+            got = conn.execute(
+                "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (f"{self._schema}.{self._table}:{key}",)
+            ).fetchone()
+            if not got or not got[0]:
+                raise StateLockedError(
+                    f"another run of pipeline {key!r} is in progress (it holds the checkpoint's advisory lock in "
+                    f"{self._schema}.{self._table}); wait for it to end"
+                )
+            yield  # closing the connection releases the lock, also when this process dies

@@ -1,0 +1,86 @@
+"""Which pipeline a checkpoint belongs to: a fingerprint of the connectors and their non-secret configs. Pure logic.
+
+A checkpoint stores a `PipelineIdentity`; a run whose identity differs refuses to resume from it, so one pipeline
+never skips data because another one's checkpoint said it was already read. Secrets are left out (rotating a key
+is the same pipeline) and only digests are stored, one per command and per top-level config key, so a mismatch can
+name what changed without keeping any value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from sync_protocol import PipelineIdentity
+
+from ._errors import PipelineConfigError
+
+_DIGEST_CHARS = 16
+
+
+def _digest(value: Any) -> str:
+    data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.sha256(data).hexdigest()[:_DIGEST_CHARS]
+
+
+def _without_secrets(config: Any, secrets: set[str]) -> Any:
+    """`config` with every string that is a secret value replaced by a marker (its presence, not its value)."""
+    if isinstance(config, dict):
+        return {k: _without_secrets(v, secrets) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_without_secrets(v, secrets) for v in config]
+    if isinstance(config, str) and config in secrets:
+        return "<secret>"
+    return config
+
+
+def pipeline_identity(
+    source_command: Sequence[str],
+    source_config: dict[str, Any],
+    destination_command: Sequence[str],
+    destination_config: dict[str, Any],
+    secrets: Iterable[str],
+) -> PipelineIdentity:
+    """The identity of a pipeline; `secrets` are the config values the connectors' specs mark secret."""
+    hidden = {s for s in secrets if s}
+    parts: dict[str, str] = {}
+    for role, command, config in (
+        ("source", source_command, source_config),
+        ("destination", destination_command, destination_config),
+    ):
+        parts[f"{role}.command"] = _digest(list(command))
+        for key, value in _without_secrets(config, hidden).items():
+            parts[f"{role}.config.{key}"] = _digest(value)
+    return PipelineIdentity(fingerprint=_digest(parts), parts=parts)
+
+
+def default_pipeline_name(identity: PipelineIdentity, source_command: Sequence[str], streams: Iterable[str]) -> str:
+    """A checkpoint name for a pipeline given without one: readable, and distinct per pipeline and selection."""
+    program = re.sub(r"[^A-Za-z0-9._-]", "_", _program(source_command))[:40] or "pipeline"
+    return f"{program}-{_digest([identity.fingerprint, sorted(streams)])[:12]}"
+
+
+def _program(command: Sequence[str]) -> str:
+    """The connector's own name: the script of an interpreter command, else the executable."""
+    names = [part.rsplit("/", 1)[-1] for part in command]
+    scripts = [n for n in names[1:] if not n.startswith("-")]
+    chosen = scripts[0] if names and names[0].startswith("python") and scripts else (names[0] if names else "")
+    return chosen.rsplit(".", 1)[0] if chosen.endswith((".py", ".js", ".sh")) else chosen
+
+
+def check_identity(name: str, stored: PipelineIdentity | None, current: PipelineIdentity, adopt: bool) -> None:
+    """Raise `PipelineConfigError` when checkpoint `name` belongs to another pipeline (unless `adopt`)."""
+    if stored is None or adopt or stored.fingerprint == current.fingerprint:
+        return
+    changed = sorted(
+        k for k in stored.parts.keys() | current.parts.keys() if stored.parts.get(k) != current.parts.get(k)
+    )
+    shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+    raise PipelineConfigError(
+        f"checkpoint {name!r} belongs to a different pipeline ({shown} differ), so resuming from it could skip data. "
+        "Give this pipeline its own name (--name or `name:`) or state location; or, if it is the same pipeline with "
+        "a changed setting, run once with --adopt-checkpoint"
+    )
