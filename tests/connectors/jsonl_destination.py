@@ -23,17 +23,20 @@ from sync_protocol import (
     Message,
     RecordMessage,
     SourceStateMessage,
+    StreamError,
     TransientError,
+    error_message,
 )
 from sync_protocol.sdk import Connector, main
 
-FaultKind = Literal["crash", "hang", "global_error", "transient_error", "skip_echo", "reorder_echo"]
+FaultKind = Literal["crash", "hang", "global_error", "transient_error", "skip_echo", "reorder_echo", "stream_error"]
 
 
 class Fault(BaseModel):
     kind: FaultKind
     after_records: int = 0
     once_file: str | None = None
+    stream: str | None = Field(default=None, description="For stream_error: the stream whose rows it cannot take.")
 
 
 class JsonlConfig(BaseModel):
@@ -66,12 +69,23 @@ class JsonlDestination(Connector[JsonlConfig]):
                 open(fault.once_file, "w").close()
         records = 0
         held: SourceStateMessage | None = None
+        given_up: set[str] = set()
         with open(config.path, "ab") as out:
             for message in messages:
+                stream = _stream_of(message)
+                if stream is not None and stream in given_up:
+                    continue  # after a stream error: nothing more of that stream is written or echoed
+                if isinstance(message, RecordMessage) and fault and fault.kind == "stream_error":
+                    if message.record.stream == fault.stream and records >= fault.after_records:
+                        given_up.add(message.record.stream)
+                        yield error_message(
+                            StreamError(f"stream {fault.stream} has a row it cannot take", stream=fault.stream)
+                        )
+                        continue
                 if isinstance(message, RecordMessage):
                     records += 1
                     out.write(_line(message))
-                    if fault and records > fault.after_records:
+                    if fault and fault.kind != "stream_error" and records > fault.after_records:
                         self._fail(fault.kind)
                 elif isinstance(message, SourceStateMessage):
                     out.flush()
@@ -106,6 +120,14 @@ class JsonlDestination(Connector[JsonlConfig]):
             raise ConfigError("the destination refused on purpose")
         if kind == "transient_error":
             raise TransientError("the destination lost its connection on purpose")
+
+
+def _stream_of(message: Message) -> str | None:
+    if isinstance(message, RecordMessage):
+        return message.record.stream
+    if isinstance(message, SourceStateMessage):
+        return message.source_state.stream
+    return None
 
 
 def _line(message: RecordMessage) -> bytes:

@@ -41,7 +41,20 @@ from sync_protocol import (
 )
 from sync_protocol.sdk import Connector, main, record, stream_state
 
-FailureKind = Literal["stream_error", "global_error", "transient_error", "crash", "hang", "garbage", "raise"]
+FailureKind = Literal[
+    "stream_error",
+    "global_error",
+    "transient_error",
+    "crash",
+    "hang",
+    "garbage",
+    "raise",
+    "exit_clean",
+    "transient_then_exit_clean",
+    "truncate",
+    "bad_utf8",
+    "naive_emitted_at",
+]
 
 
 class Failure(BaseModel):
@@ -68,6 +81,7 @@ class SyntheticConfig(BaseModel):
     failures: list[Failure] = Field(default_factory=list)
     check_fails: bool = False
     page_delay_s: float = 0.0
+    never_start: list[str] = Field(default_factory=list, description="Configured streams it silently ignores.")
 
 
 SCHEMA: dict[str, Any] = {
@@ -120,6 +134,8 @@ class SyntheticSource(Connector[SyntheticConfig]):
         for configured in catalog.streams:
             if configured.name not in config.streams:
                 raise StreamError(f"unknown stream {configured.name}", stream=configured.name)
+            if configured.name in config.never_start:
+                continue
             stream_state_data = state.streams.get(configured.name) if state else None
             start_index = (stream_state_data.data or {}).get("next", 0) if stream_state_data else 0
             yield StreamStatusMessage(
@@ -200,6 +216,34 @@ class SyntheticSource(Connector[SyntheticConfig]):
         if failure.kind == "hang":
             while True:
                 time.sleep(3600)
+        if failure.kind == "exit_clean":  # e.g. process.exit() with output still queued: exit 0, streams open
+            os._exit(0)
+        if failure.kind == "transient_then_exit_clean":
+            sys.stdout.buffer.write(
+                orjson.dumps(error_message(TransientError("the API answered 503 on purpose")).model_dump(mode="json"))
+                + b"\n"
+            )
+            sys.stdout.flush()
+            os._exit(0)
+        if failure.kind == "truncate":
+            sys.stdout.buffer.write(b'{"type": "record", "record": {"stream": "')
+            sys.stdout.flush()
+            os._exit(0)
+        if failure.kind in ("bad_utf8", "naive_emitted_at"):
+            emitted_at = "2024-01-01T00:00:00" if failure.kind == "naive_emitted_at" else "2024-01-01T00:00:00Z"
+            name = b"\xff\xfe" if failure.kind == "bad_utf8" else b"ok"
+            sys.stdout.buffer.write(
+                b'{"type":"record","record":{"stream":"'
+                + stream.encode()
+                + b'","data":{"id":"x","name":"'
+                + name
+                + b'"},"emitted_at":"'
+                + emitted_at.encode()
+                + b'"}}\n'
+            )
+            sys.stdout.flush()
+            time.sleep(0.2)
+            os._exit(0)
         if failure.kind == "garbage":
             sys.stdout.buffer.write(b"this is not json\n" + orjson.dumps({"type": 3}) + b"\n")
             sys.stdout.flush()
