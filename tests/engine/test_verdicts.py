@@ -39,7 +39,7 @@ def test_a_source_that_exits_0_with_a_stream_unfinished_has_not_succeeded(tmp_pa
         source["failures"] = [{"kind": kind, "stream": "b", "after_records": 420, "once_file": str(once)}]
     else:
         source["never_start"] = ["b"]
-    result, messages = run_sync(pipeline(tmp_path, source))
+    result, _ = run_sync(pipeline(tmp_path, source))
 
     assert result.status is RunStatus.PARTIAL and not result.has_more
     [error] = [e for e in result.errors if "without finishing" in e.message]
@@ -82,7 +82,7 @@ def test_a_bad_source_line_is_the_sources_error_and_never_reaches_the_destinatio
     result, _ = run_sync(pipeline(tmp_path, {"streams": {"a": 300}, "page_size": 50, "failures": [failure]}))
     assert result.status is RunStatus.FAILED
     assert any(expected in e.message for e in result.errors), result.errors
-    assert "x" not in {row for row in ids_by_stream(tmp_path).get("a", [])}, "the bad record was not forwarded"
+    assert "x" not in ids_by_stream(tmp_path).get("a", []), "the bad record was not forwarded"
     assert not load(tmp_path).finished
 
 
