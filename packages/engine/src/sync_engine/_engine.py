@@ -71,6 +71,10 @@ def validate_config(name: str, spec: Spec, config: dict[str, Any]) -> None:
 def _short(error: jsonschema.ValidationError) -> str:
     if error.validator == "required":
         return str(error.message).split(" is a required")[0] + " is missing"
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        unknown = sorted(str(k) for k in error.instance if k not in known)
+        return f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
     if error.validator in ("type", "enum", "format", "minimum", "maximum", "pattern", "minLength", "maxLength"):
         return f"should satisfy {error.validator}={error.validator_value!r}"
     return "is not satisfied"

@@ -3,7 +3,8 @@
 A checkpoint stores a `PipelineIdentity`; a run whose identity differs refuses to resume from it, so one pipeline
 never skips data because another one's checkpoint said it was already read. Secrets are left out (rotating a key
 is the same pipeline) and only digests are stored, one per command and per top-level config key, so a mismatch can
-name what changed without keeping any value.
+name what changed without keeping any value. A secret connection URL still tells its
+target apart (host, port, database), so two databases are never one pipeline.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from sync_protocol import PipelineIdentity
@@ -27,14 +29,31 @@ def _digest(value: Any) -> str:
 
 
 def _without_secrets(config: Any, secrets: set[str]) -> Any:
-    """`config` with every string that is a secret value replaced by a marker (its presence, not its value)."""
+    """`config` with every secret value replaced by what identifies the target without the secret.
+
+    A secret connection URL keeps its scheme, user, host, port and path (two databases are two destinations);
+    any other secret (an API key, a password) becomes a marker, so rotating it keeps the pipeline's identity.
+    """
     if isinstance(config, dict):
         return {k: _without_secrets(v, secrets) for k, v in config.items()}
     if isinstance(config, list):
         return [_without_secrets(v, secrets) for v in config]
     if isinstance(config, str) and config in secrets:
-        return "<secret>"
+        return _url_target(config) or "<secret>"
     return config
+
+
+def _url_target(value: str) -> str | None:
+    """`scheme://user@host:port/path` of a URL, without password or query; None when `value` is no URL."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname:
+        return None
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{parts.scheme}://{user}{parts.hostname}{f':{port}' if port else ''}{parts.path}"
 
 
 def pipeline_identity(
