@@ -65,10 +65,8 @@ def main(argv: list[str]) -> int:
                 )
                 out.write(b"".join(buffer))
                 buffer.clear()
-        for name in SHAPES:  # every stream read to its end: without this the run would be partial
-            buffer.append(
-                b'{"type":"stream_status","stream_status":{"stream":"%s","status":"complete"}}\n' % name.encode()
-            )
+        complete = b'{"type":"stream_status","stream_status":{"stream":"%s","status":"complete"}}\n'
+        buffer.extend(complete % name.encode() for name in SHAPES)  # every stream read to its end, or partial
         out.write(b"".join(buffer))
     elif command in ("setup", "teardown"):
         pass

@@ -92,12 +92,12 @@ def test_sigterm_never_swaps_a_partial_overwrite_in(tmp_path: Path, postgres_url
 
 
 GLOBAL_THEN_STREAM = """#!/bin/sh
-rec() { echo "{\\"type\\":\\"record\\",\\"record\\":{\\"stream\\":\\"$1\\",\\"data\\":{\\"id\\":\\"$2\\"},\\"emitted_at\\":\\"2024-01-01T00:00:00Z\\"}}"; }
+T=2024-01-01T00:00:00Z
+rec() { printf '{"type":"record","record":{"stream":"%s","data":{"id":"%s"},"emitted_at":"%s"}}\\n' "$1" "$2" "$T"; }
+S='"json_schema":{"type":"object","properties":{"id":{"type":"string"}}},"primary_key":[["id"]]'
 case "$1" in
 spec) echo '{"type":"spec","spec":{"config":{"type":"object"}}}';;
-discover) echo '{"type":"catalog","catalog":{"streams":[
-  {"name":"full","json_schema":{"type":"object","properties":{"id":{"type":"string"}}},"primary_key":[["id"]]},
-  {"name":"inc","json_schema":{"type":"object","properties":{"id":{"type":"string"}}},"primary_key":[["id"]]}]}}' | tr -d '\\n'; echo;;
+discover) echo '{"type":"catalog","catalog":{"streams":[{"name":"full",'"$S"'},{"name":"inc",'"$S"'}]}}';;
 read)
   rec full f1; rec full f2
   echo '{"type":"source_state","source_state":{"state_type":"global","data":{"g":1}}}'
