@@ -19,7 +19,7 @@ PAGE = 25
 
 def test_engine_killed_at_random_points_then_resumed(tmp_path: Path) -> None:
     streams = {"a": 1500, "b": 1500}
-    p = pipeline(tmp_path, {"streams": streams, "page_size": PAGE, "page_delay_s": 0.02}, checkpoint_interval_s=0.0)
+    p = pipeline(tmp_path, {"streams": streams, "page_size": PAGE, "page_delay_s": 0.05}, checkpoint_interval_s=0.0)
     pipeline_file = tmp_path / "pipeline.json"
     pipeline_file.write_bytes(orjson.dumps(p.model_dump(mode="json")))
     command = [sys.executable, "-m", "sync_engine", "sync", "--pipeline", str(pipeline_file), "--no-progress"]

@@ -33,7 +33,6 @@ from sync_protocol import (
     ErrorMessage,
     FailureType,
     LineSplitter,
-    Log,
     LogLevel,
     LogMessage,
     Message,
@@ -61,12 +60,13 @@ from ._enforce import CatalogEnforcer, InvalidRecordError
 from ._errors import CheckpointError, ConnectorFailedError, PipelineConfigError
 from ._process import READ_CHUNK_BYTES, ConnectorProcess, open_connector
 from ._progress import ProgressTracker
+from ._report import RunReport
+from ._saving import CheckpointSaver
 from .stores import StateStore
 
 Emit = Callable[[Message], None]
 SourceEnd = Literal["eof", "limit", "stopped", "failed", "destination_gone"]
 Outcome = Literal["done", "limit", "retry", "failed"]
-TICK_S = 0.2
 
 
 @dataclass
@@ -121,7 +121,6 @@ class SyncRun:
     ) -> None:
         self._r = resolved
         self._p = resolved.pipeline
-        self._store = store
         self._emit = emit
         self._stop = stop
         self._starting_state = starting
@@ -137,18 +136,13 @@ class SyncRun:
         self._started = time.monotonic()
         previous_progress = starting.progress if resumed_run and starting else None
         self._progress = ProgressTracker(self.run_id, resolved.catalog, previous_progress, self._started)
+        self._report = RunReport(emit, resolved.redactor)
+        self._saver = CheckpointSaver(store, resolved.name, self._fence, self._progress, self._report, self._identity)
         self._deadline = self._started + self._p.time_limit_s if self._p.time_limit_s else None
-        self._errors: list[Error] = []
-        self._failed = False
         self._has_more = False
         self._transient = False
         self._states_forwarded = 0
-        self._dirty = True
-        self._last_save = 0.0
-        self._last_progress = 0.0
-        self._save_lock = anyio.Lock()
         self._dropped: dict[str, int] = {}
-        self._store_failed = False
         self._unfinished: list[str] = []
         self._enforcer: CatalogEnforcer | None = None
         self._read_scope: anyio.CancelScope | None = None
@@ -160,39 +154,41 @@ class SyncRun:
     async def run(self) -> SyncResult:
         """Start, attempt until done/limit/failure (retrying transient failures), persist, end."""
         self._emit(StartMessage(start=Start(run_id=self.run_id, starting_state=self._starting_state)))
-        await self._save()  # a store that cannot take the checkpoint fails the run before any data moves
-        while not self._failed:
+        await self._saver.save(
+            self.run_id
+        )  # a store that cannot take the checkpoint fails the run before any data moves
+        while not self._report.failed:
             outcome = await self._attempt()
             if outcome != "retry":
                 break
             committed = self._fence.committed
             committed.failed_attempts += 1
             if committed.failed_attempts >= self._p.max_attempts or self._past_deadline() or self._stopping:
-                self._fail(
+                self._report.fail(
                     f"gave up after {committed.failed_attempts} attempt(s): a connector kept failing transiently",
                     FailureType.TRANSIENT_ERROR,
                     level=ErrorLevel.TRANSIENT,
                 )
                 break
             delay = self._p.retry_backoff_s * 2 ** (committed.failed_attempts - 1)
-            self._log(
+            self._report.log(
                 LogLevel.WARN,
                 f"transient failure; restarting both connectors from the last checkpoint in {delay:g} s "
                 f"(attempt {committed.failed_attempts + 1} of {self._p.max_attempts})",
             )
-            await self._save()  # the spent retry budget survives a crash of the engine
+            await self._saver.save(self.run_id)  # the spent retry budget survives a crash of the engine
             with anyio.move_on_after(delay):
                 if self._stop is not None:
                     await self._stop.wait()
                 else:
                     await anyio.sleep(delay)
         self._fence.committed.failed_attempts = 0  # the run ended: the next invocation gets a fresh budget
-        finished = not self._failed and not self._has_more and not self._unfinished
-        final = await self._save(finished=finished)
+        finished = not self._report.failed and not self._has_more and not self._unfinished
+        final = await self._saver.save(self.run_id, finished=finished)
         now = time.monotonic()
         status = (
             RunStatus.FAILED
-            if self._failed
+            if self._report.failed
             else RunStatus.PARTIAL
             if self._progress.errored_streams or self._unfinished
             else RunStatus.SUCCEEDED
@@ -212,8 +208,12 @@ class SyncRun:
             )
         )
         return SyncResult(
-            self.run_id, status, self._has_more, final, progress, run_progress, self._errors, self._dropped
+            self.run_id, status, self._has_more, final, progress, run_progress, self._report.errors, self._dropped
         )
+
+    def _identity(self) -> PipelineIdentity | None:
+        identity = self._r.identity
+        return identity(self._r.source_config, self._r.destination_config) if identity is not None else None
 
     @property
     def _stopping(self) -> bool:
@@ -256,7 +256,7 @@ class SyncRun:
             tasks.start_soon(self._pump_destination, destination, source, destination_done)
             start = StartMessage(start=Start(run_id=self.run_id))
             await self._send(destination, encode_message(start))  # tells the destination which run writes
-            tasks.start_soon(self._tick)
+            tasks.start_soon(self._saver.tick, self.run_id, p.checkpoint_interval_s, p.progress_interval_s)
             tasks.start_soon(self._watch_stop)
             tasks.start_soon(self._watch_source_exit, source)
             self._reading_source = True
@@ -281,7 +281,7 @@ class SyncRun:
             if drain.cancelled_caught:
                 await destination.stop(0)
                 destination_code = -9
-                self._fail(
+                self._report.fail(
                     f"destination did not finish within {p.drain_timeout_s:g} s after its input ended; it was killed"
                 )
             tasks.cancel_scope.cancel()
@@ -298,15 +298,15 @@ class SyncRun:
     ) -> Outcome:
         source_died = source_end == "eof" and source_code != 0
         destination_died = destination_code != 0 or source_end == "destination_gone"
-        if self._failed:
+        if self._report.failed:
             return "failed"
         if self._transient and source_end != "stopped":
             return "retry"  # also when the connector exited 0 after reporting it: its work is not done
         if destination_died:
-            self._fail(_exit_text("destination", destination_code, destination))
+            self._report.fail(_exit_text("destination", destination_code, destination))
             return "failed"
         if source_died:
-            self._fail(_exit_text("source", source_code, source))
+            self._report.fail(_exit_text("source", source_code, source))
             return "failed"
         if source_end in ("limit", "stopped"):
             self._has_more = True
@@ -314,14 +314,14 @@ class SyncRun:
         try:
             trailing = self._fence.finish_clean()
         except CheckpointError as exc:
-            self._fail(str(exc))
+            self._report.fail(str(exc))
             return "failed"
         self._progress.committed(trailing, None, self._fence.committed)
         self._progress.all_committed()
         self._unfinished = self._progress.unfinished_streams([s.name for s in catalog.streams])
         if self._unfinished:
             names = ", ".join(self._unfinished)
-            self._emit_error(
+            self._report.error(
                 Error(
                     level=ErrorLevel.STREAM,
                     failure_type=FailureType.SYSTEM_ERROR,
@@ -341,7 +341,7 @@ class SyncRun:
         stdout = source.process.stdout
         assert stdout is not None
         while True:
-            if self._failed:
+            if self._report.failed:
                 return "failed"  # e.g. the checkpoint could not be saved: no more data may move
             if self._stopping:
                 return self._stopped()
@@ -359,16 +359,20 @@ class SyncRun:
                 if self._stop_reason == "source_gone":
                     chunk = None  # the source exited; whatever still holds its stdout is not waited for
                 else:
-                    self._log(LogLevel.INFO, "time limit reached: stopping the source, letting the destination commit")
+                    self._report.log(
+                        LogLevel.INFO, "time limit reached: stopping the source, letting the destination commit"
+                    )
                     return "limit"
             try:
                 lines = splitter.feed(chunk) if chunk is not None else splitter.close()
             except NdjsonDecodeError as exc:
-                self._fail(f"source wrote an invalid message at {exc}")
+                self._report.fail(f"source wrote an invalid message at {exc}")
                 return "failed"
             batch, stop = self._enforce_lines(lines, enforcer)
             for stream in enforcer.new_warnings:
-                self._log(LogLevel.WARN, f"dropping records and states of stream {stream!r}: it is not configured")
+                self._report.log(
+                    LogLevel.WARN, f"dropping records and states of stream {stream!r}: it is not configured"
+                )
             enforcer.new_warnings.clear()
             if batch and not await self._send(destination, batch):
                 return "destination_gone"
@@ -378,7 +382,7 @@ class SyncRun:
                 return "eof"
 
     def _stopped(self) -> SourceEnd:
-        self._log(LogLevel.INFO, "asked to stop: stopping the source, letting the destination commit")
+        self._report.log(LogLevel.INFO, "asked to stop: stopping the source, letting the destination commit")
         return "stopped"
 
     async def _watch_stop(self) -> None:
@@ -395,7 +399,7 @@ class SyncRun:
         await anyio.sleep(self._p.grace_s)
         if not self._reading_source:
             return
-        self._log(
+        self._report.log(
             LogLevel.WARN,
             f"the source exited but its output stayed open {self._p.grace_s:g} s later (a child process holds it); "
             "stopping what it left behind",
@@ -423,7 +427,7 @@ class SyncRun:
                     continue
                 verdict = enforcer.process(line, number)
             except ConnectorFailedError as exc:
-                self._fail(str(exc))
+                self._report.fail(str(exc))
                 stop = "failed"
                 break
             except InvalidRecordError as exc:
@@ -447,7 +451,9 @@ class SyncRun:
                 self._fence.state_sent(message.source_state)
                 self._states_forwarded += 1
                 if self._p.state_limit is not None and self._states_forwarded >= self._p.state_limit:
-                    self._log(LogLevel.INFO, f"state limit of {self._p.state_limit} reached: stopping the source")
+                    self._report.log(
+                        LogLevel.INFO, f"state limit of {self._p.state_limit} reached: stopping the source"
+                    )
                     return True
         elif isinstance(message, StreamStatusMessage):
             stream = message.stream_status.stream
@@ -471,7 +477,7 @@ class SyncRun:
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError, ConnectionResetError):
                 return False
         if timer.cancelled_caught:
-            self._fail("destination stopped reading its input past the time limit; it was killed")
+            self._report.fail("destination stopped reading its input past the time limit; it was killed")
             await destination.stop(0)
         return False
 
@@ -494,7 +500,7 @@ class SyncRun:
                 # anything else is an echo of what the engine sent (statuses, start, pass-through): not repeated
         except (NdjsonDecodeError, CheckpointError) as exc:
             text = f"destination wrote an invalid message at {exc}" if isinstance(exc, NdjsonDecodeError) else str(exc)
-            self._fail(text)
+            self._report.fail(text)
             destination.signal_group(signal.SIGKILL)
             source.signal_group(signal.SIGKILL)
         finally:
@@ -508,36 +514,32 @@ class SyncRun:
         for name in [stream] if stream is not None else self._fence.streams:
             if self._fence.in_flight_for(name) == 0:
                 self._progress.stream_committed(name)
-        self._dirty = True
         self._emit(message)
 
     # ---- errors, control, logs --------------------------------------------------------------------------------
 
     def _on_error(self, message: ErrorMessage, origin: str) -> None:
-        message = self._r.redactor.message(message)
-        error = message.error
-        self._errors.append(error)
-        self._emit(message)
+        error = self._report.relay(message)
         if error.level is ErrorLevel.STREAM and error.stream:
             self._isolate(error.stream, error.message, given_up_by_destination=origin == "destination")
         elif error.level is ErrorLevel.TRANSIENT:
             self._transient = True
         else:
-            self._failed = True
-            self._log(LogLevel.ERROR, f"{origin} reported a global error: {error.message}")
+            self._report.failed = True
+            self._report.log(LogLevel.ERROR, f"{origin} reported a global error: {error.message}")
 
     def _on_control(self, message: ControlMessage, allowed: ControlType) -> None:
         """A connector replaced its own config; one may not rewrite the other's, nor store an invalid one."""
         control = message.control
         origin = "source" if allowed is ControlType.SOURCE_CONFIG else "destination"
         if control.control_type is not allowed:
-            self._log(LogLevel.WARN, f"ignored a {control.control_type.value} control message from the {origin}")
+            self._report.log(LogLevel.WARN, f"ignored a {control.control_type.value} control message from the {origin}")
             return
         try:
             if self._r.on_control is not None:
                 self._r.on_control(message)
         except PipelineConfigError as exc:
-            self._log(LogLevel.WARN, f"ignored the {origin}'s new config: {self._r.redactor.text(str(exc))}")
+            self._report.log(LogLevel.WARN, f"ignored the {origin}'s new config: {self._r.redactor.text(str(exc))}")
             return
         if control.control_type is ControlType.SOURCE_CONFIG:
             self._r.source_config = control.config
@@ -560,23 +562,8 @@ class SyncRun:
 
     def _stream_error(self, stream: str, text: str) -> None:
         error = Error(level=ErrorLevel.STREAM, failure_type=FailureType.SYSTEM_ERROR, message=text, stream=stream)
-        self._emit_error(error)
+        self._report.error(error)
         self._isolate(stream, text)
-
-    def _emit_error(self, error: Error) -> None:
-        self._errors.append(error)
-        self._emit(ErrorMessage(error=error))
-
-    def _fail(
-        self, text: str, failure_type: FailureType = FailureType.SYSTEM_ERROR, level: ErrorLevel = ErrorLevel.GLOBAL
-    ) -> None:
-        self._failed = True
-        error = Error(level=level, failure_type=failure_type, message=self._r.redactor.text(text))
-        self._errors.append(error)
-        self._emit(ErrorMessage(error=error))
-
-    def _log(self, level: LogLevel, text: str) -> None:
-        self._emit(LogMessage(log=Log(level=level, message=text, data={"origin": "engine"})))
 
     # ---- timers and persistence -----------------------------------------------------------------------------
 
@@ -585,37 +572,6 @@ class SyncRun:
 
     def _past_deadline(self) -> bool:
         return self._deadline is not None and time.monotonic() >= self._deadline
-
-    async def _tick(self) -> None:
-        while True:
-            await anyio.sleep(TICK_S)
-            now = time.monotonic()
-            if self._progress.changed or now - self._last_progress >= self._p.progress_interval_s:
-                self._last_progress = now
-                self._progress.changed = False
-                self._emit(ProgressMessage(progress=self._progress.snapshot(now)))
-            if self._dirty and now - self._last_save >= self._p.checkpoint_interval_s:
-                await self._save()
-
-    async def _save(self, finished: bool = False) -> SyncState:
-        async with self._save_lock:
-            now = time.monotonic()
-            state = self._fence.committed.model_copy(deep=True)
-            state.run_id = self.run_id
-            state.progress = self._progress.snapshot(now)
-            state.finished = finished
-            if self._r.identity is not None:  # recomputed: a control message may have replaced a config
-                state.pipeline = self._r.identity(self._r.source_config, self._r.destination_config)
-            self._dirty = False
-            self._last_save = now
-            try:
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(self._store.save, self._r.name, state)
-            except Exception as exc:
-                if not self._store_failed:
-                    self._store_failed = True
-                    self._fail(f"cannot save the checkpoint, so the run stops: {type(exc).__name__}: {exc}")
-            return state
 
     def _merge_dropped(self, enforcer: CatalogEnforcer) -> None:
         for stream, count in enforcer.dropped.items():

@@ -1,0 +1,47 @@
+"""What a run tells its caller as it goes: errors (kept for the result), engine logs, and whether it failed.
+
+Everything passes the run's redactor first, so no connector secret leaves through an error or a log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sync_protocol import Error, ErrorLevel, ErrorMessage, FailureType, Log, LogLevel, LogMessage, Message
+from sync_protocol.sdk import Redactor
+
+Emit = Callable[[Message], None]
+
+
+class RunReport:
+    """Collects a run's errors and emits them, with the engine's own log lines, through `emit`."""
+
+    def __init__(self, emit: Emit, redactor: Redactor) -> None:
+        self.emit = emit
+        self.redactor = redactor
+        self.errors: list[Error] = []
+        self.failed = False
+        """Set by a global failure: the run ends `failed`."""
+
+    def error(self, error: Error) -> None:
+        """Record and emit an error the engine raised itself."""
+        self.errors.append(error)
+        self.emit(ErrorMessage(error=error))
+
+    def relay(self, message: ErrorMessage) -> Error:
+        """Record and emit a connector's error, redacted; returns it."""
+        message = self.redactor.message(message)
+        self.errors.append(message.error)
+        self.emit(message)
+        return message.error
+
+    def fail(
+        self, text: str, failure_type: FailureType = FailureType.SYSTEM_ERROR, level: ErrorLevel = ErrorLevel.GLOBAL
+    ) -> None:
+        """The run cannot go on: record a global (or given-level) error and mark the run failed."""
+        self.failed = True
+        self.error(Error(level=level, failure_type=failure_type, message=self.redactor.text(text)))
+
+    def log(self, level: LogLevel, text: str) -> None:
+        """An engine log line."""
+        self.emit(LogMessage(log=Log(level=level, message=text, data={"origin": "engine"})))
