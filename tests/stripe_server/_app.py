@@ -17,7 +17,51 @@ import orjson
 
 from ._data import FAN_OUT, RESOURCES_BY_PATH, Collection, Store
 
-CHILD_ROUTES = {"payment_methods": "payment_methods", "balance_transactions": "balance_transactions_of_customers"}
+CHILD_ROUTES = {
+    "payment_methods": "payment_methods",
+    "balance_transactions": "balance_transactions_of_customers",
+    "tax_ids": "tax_ids",
+}
+LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "expand[]"})
+"""Parameters every list endpoint takes; `created` only where the resource has the filter."""
+EXTRA_LIST_PARAMS: dict[str, frozenset[str]] = {
+    "customers": frozenset({"email", "test_clock"}),
+    "charges": frozenset({"customer", "payment_intent", "transfer_group"}),
+    "invoices": frozenset({"customer", "status", "subscription", "collection_method", "due_date"}),
+    "invoiceitems": frozenset({"customer", "invoice", "pending"}),
+    "subscriptions": frozenset({"customer", "price", "status", "collection_method", "test_clock"}),
+    "subscription_items": frozenset({"subscription"}),
+    "products": frozenset({"active", "ids[]", "shippable", "type", "url"}),
+    "prices": frozenset({"active", "currency", "lookup_keys[]", "product", "type"}),
+    "plans": frozenset({"active", "product"}),
+    "promotion_codes": frozenset({"active", "code", "coupon", "customer"}),
+    "payment_intents": frozenset({"customer"}),
+    "setup_intents": frozenset({"customer", "payment_method", "attach_to_self"}),
+    "payment_methods": frozenset({"customer", "type", "allow_redisplay"}),
+    "refunds": frozenset({"charge", "payment_intent"}),
+    "disputes": frozenset({"charge", "payment_intent"}),
+    "payouts": frozenset({"arrival_date", "destination", "status"}),
+    "transfers": frozenset({"destination", "transfer_group"}),
+    "balance_transactions": frozenset({"currency", "payout", "source", "type"}),
+    "application_fees": frozenset({"charge"}),
+    "credit_notes": frozenset({"customer", "invoice"}),
+    "checkout/sessions": frozenset({"customer", "payment_intent", "payment_link", "status", "subscription"}),
+    "tax_rates": frozenset({"active", "inclusive"}),
+    "tax_ids": frozenset({"owner[type]", "owner[customer]", "owner[account]"}),
+    "radar/early_fraud_warnings": frozenset({"charge", "payment_intent"}),
+    "topups": frozenset({"amount", "status"}),
+    "files": frozenset({"purpose"}),
+    "file_links": frozenset({"expired", "file"}),
+    "payment_links": frozenset({"active"}),
+    "shipping_rates": frozenset({"active", "currency"}),
+    "quotes": frozenset({"customer", "status", "test_clock"}),
+    "billing_portal/configurations": frozenset({"active", "is_default"}),
+    "issuing/cardholders": frozenset({"email", "phone_number", "status", "type"}),
+    "issuing/cards": frozenset({"cardholder", "exp_month", "exp_year", "last4", "status", "type"}),
+    "issuing/authorizations": frozenset({"card", "cardholder", "status"}),
+    "issuing/transactions": frozenset({"card", "cardholder", "type"}),
+    "events": frozenset({"delivery_success", "type", "types[]"}),
+}
 
 
 @dataclass
@@ -159,12 +203,17 @@ class FakeStripe:
 
     def _list(self, c: Collection, query: list[tuple[str, str]], parent_id: str | None = None) -> dict[str, Any]:
         params = dict(query)
+        _check_params(c, params)
         limit = _int_param(params, "limit", 10)
         if not 1 <= limit <= 100:
             raise ApiError(400, "Invalid limit: must be between 1 and 100", param="limit")
         gte, lt = _created_bounds(params, c)
         if parent_id is None and c.resource.parent_field and c.resource.parent_field in params:
             parent_id = params[c.resource.parent_field]
+        if parent_id is None and c.resource.path == "tax_ids" and params.get("owner[type]") == "customer":
+            if "owner[customer]" not in params:
+                raise ApiError(400, "Missing required param: owner[customer].", param="owner[customer]")
+            parent_id = params["owner[customer]"]
         with self.store.lock:
             lo, hi = c.positions_between(gte, lt)
             if parent_id is not None:
@@ -212,13 +261,38 @@ def _child_positions(c: Collection, parent_id: str, lo: int, hi: int) -> tuple[i
     return max(lo, p * FAN_OUT), min(hi, (p + 1) * FAN_OUT)
 
 
+def _check_params(c: Collection, params: dict[str, str]) -> None:
+    """Stripe answers 400 to a parameter the endpoint does not take."""
+    allowed = LIST_PARAMS | EXTRA_LIST_PARAMS.get(c.resource.path, frozenset())
+    for name in params:
+        if name == "created" or name.startswith("created["):
+            continue  # `_created_bounds` answers these
+        if name not in allowed and not (name.startswith("expand[") or name.startswith("lookup_keys[")):
+            raise ApiError(400, f"Received unknown parameter: {name}", param=name)
+
+
 def _filter(c: Collection, params: dict[str, str], parent_id: str | None) -> Callable[[int], bool]:
+    """Which positions the list shows: Stripe's defaults hide canceled subscriptions, archived prices, closed
+    reviews and customers' tax IDs unless asked for."""
+    checks: list[Callable[[dict[str, Any]], bool]] = []
+    path = c.resource.path
+    if path == "subscriptions" and params.get("status") not in ("all", "canceled"):
+        checks.append(lambda o: o.get("status") != "canceled")
+    if path == "subscriptions" and params.get("status") == "canceled":
+        checks.append(lambda o: o.get("status") == "canceled")
+    if path == "prices":
+        active = params.get("active", "true") != "false"
+        checks.append(lambda o: bool(o.get("active", True)) is active)
+    if path == "reviews":
+        checks.append(lambda o: o.get("open") is True)
+    if path == "tax_ids" and parent_id is None:
+        checks.append(lambda o: (o.get("owner") or {}).get("type") == params.get("owner[type]", "self"))
     field_name = c.resource.parent_field
-    if c.resource.path == "subscriptions" and params.get("status") not in ("all", "canceled"):
-        return lambda i: c.render(i).get("status") != "canceled"
-    if parent_id is not None and field_name and c.extra_created:
-        return lambda i: c.render(i).get(field_name) == parent_id
-    return lambda i: True
+    if parent_id is not None and field_name and (c.extra_created or path == "tax_ids"):
+        checks.append(lambda o: o.get(field_name) == parent_id)
+    if not checks:
+        return lambda i: True
+    return lambda i: all(check(c.render(i)) for check in checks)
 
 
 def _int_param(params: dict[str, str], name: str, default: int) -> int:
