@@ -76,6 +76,8 @@ class Faults:
     script: list[str] = field(default_factory=list)
     """Faults for the next requests, in order: "429", "500", "503", "reset"; consumed one per request."""
     seed: int = 0
+    endpoint_rate: float = 0.0
+    """When above 0: requests per second each endpoint answers before a 429 `endpoint-rate` (Stripe's 25/s)."""
 
 
 class ApiError(Exception):
@@ -109,6 +111,15 @@ class FakeStripe:
         """API key -> "ok" or "expired"."""
         self.unavailable: dict[str, str] = {}
         """List path (e.g. "issuing/cards") -> the 400 message Stripe gives an account that cannot use it."""
+        self.forbidden: set[str] = set()
+        """Paths (e.g. "account", "customers") a restricted key may not read: 403 with Stripe's message."""
+        self.refuse_retrieve: set[str] = set()
+        """Object ids whose retrieve answers 403 (a re-fetch that fails while the list works)."""
+        self.versions: set[str] = set()
+        """Every `Stripe-Version` header received."""
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._endpoint_times: dict[str, list[float]] = {}
         self.faults = Faults()
         self._rng = random.Random(0)
         self._lock = threading.Lock()
@@ -141,6 +152,32 @@ class FakeStripe:
             self.request_times.append(time.monotonic())
             self.paths.append(path)
 
+    def enter(self) -> None:
+        """A request is being answered (counts concurrency)."""
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        """A request was answered."""
+        with self._lock:
+            self.in_flight -= 1
+
+    def over_endpoint_rate(self, path: str) -> bool:
+        """Whether this request exceeds `faults.endpoint_rate` on its endpoint (ids folded: one endpoint)."""
+        if self.faults.endpoint_rate <= 0:
+            return False
+        endpoint = "/".join("*" if "_" in part and part[-1:].isdigit() else part for part in path.split("/"))
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._endpoint_times.get(endpoint, []) if now - t < 1.0]
+            if len(recent) >= self.faults.endpoint_rate:
+                self._endpoint_times[endpoint] = recent
+                return True
+            recent.append(now)
+            self._endpoint_times[endpoint] = recent
+            return False
+
     # ---- API ----------------------------------------------------------------------------------------------------
 
     def handle(
@@ -155,9 +192,17 @@ class FakeStripe:
         if not path.startswith("/v1/"):
             raise _unknown(method, path)
         rest = path[4:].strip("/")
+        parts = rest.split("/")
+        if any("/".join(parts[:n]) in self.forbidden for n in (1, 2)) or (
+            method == "GET" and parts[-1] in self.refuse_retrieve
+        ):
+            raise ApiError(
+                403,
+                f"The provided key '{_mask(key or '')}' does not have the required permissions for this endpoint "
+                "on account 'acct_fake'. Having the 'rak_read' permission would allow this request to continue.",
+            )
         if method == "GET" and rest in ("balance", "account"):
             return {"object": rest, "id": "acct_fake" if rest == "account" else None, "livemode": False}
-        parts = rest.split("/")
         if len(parts) == 3 and parts[0] == "customers" and parts[2] in CHILD_ROUTES and method == "GET":
             return self._list(self.store.collections[CHILD_ROUTES[parts[2]]], query, parent_id=parts[1])
         for n in (2, 1):
@@ -287,12 +332,43 @@ def _filter(c: Collection, params: dict[str, str], parent_id: str | None) -> Cal
         checks.append(lambda o: o.get("open") is True)
     if path == "tax_ids" and parent_id is None:
         checks.append(lambda o: (o.get("owner") or {}).get("type") == params.get("owner[type]", "self"))
+    for name, value in params.items():
+        if name in EQUALITY_FILTERS.get(path, ()):
+            checks.append(_equals(name, value))
     field_name = c.resource.parent_field
     if parent_id is not None and field_name and (c.extra_created or path == "tax_ids"):
         checks.append(lambda o: o.get(field_name) == parent_id)
     if not checks:
         return lambda i: True
     return lambda i: all(check(c.render(i)) for check in checks)
+
+
+EQUALITY_FILTERS: dict[str, tuple[str, ...]] = {
+    "charges": ("customer", "payment_intent"),
+    "invoices": ("customer", "status", "subscription"),
+    "subscriptions": ("customer",),
+    "payment_intents": ("customer",),
+    "refunds": ("charge", "payment_intent"),
+    "products": ("active",),
+    "plans": ("active", "product"),
+    "tax_rates": ("active",),
+    "shipping_rates": ("active",),
+    "payment_links": ("active",),
+    "credit_notes": ("customer", "invoice"),
+}
+"""List parameters that keep only objects whose field equals the value (expanded objects compare by id)."""
+
+
+def _equals(name: str, value: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda o: _as_param(o.get(name)) == value
+
+
+def _as_param(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 def _int_param(params: dict[str, str], name: str, default: int) -> int:
@@ -364,16 +440,24 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         api.count(url.path)
+        api.versions.add(self.headers.get("Stripe-Version") or "")
+        api.enter()
+        try:
+            self._answer(api, method, url.path, url.query, body)
+        finally:
+            api.leave()
+
+    def _answer(self, api: FakeStripe, method: str, path: str, query: str, body: bytes) -> None:
         if api.faults.latency_s:
             time.sleep(api.faults.latency_s)
-        fault = api.pick_fault()
+        fault = "endpoint-rate" if api.over_endpoint_rate(path) else api.pick_fault()
         if fault == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             self.connection.close()
             return
-        if fault == "429":
-            headers = {"Stripe-Rate-Limited-Reason": "global-rate"}
+        if fault in ("429", "endpoint-rate"):
+            headers = {"Stripe-Rate-Limited-Reason": "global-rate" if fault == "429" else "endpoint-rate"}
             if api.faults.retry_after is not None:
                 headers["Retry-After"] = api.faults.retry_after
             err = ApiError(429, "Too many requests hit the API too quickly.", code="rate_limit")
@@ -387,8 +471,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             payload = api.handle(
                 method,
-                url.path,
-                parse_qsl(url.query, keep_blank_values=True),
+                path,
+                parse_qsl(query, keep_blank_values=True),
                 key,
                 parse_qsl(body.decode(), keep_blank_values=True),
             )

@@ -303,7 +303,7 @@ class Store:
         }
 
     def create(self, path: str, fields: dict[str, Any] | None = None, *, created: int | None = None) -> dict[str, Any]:
-        """Add a live object created now (or at `created`, not before the newest); emits Stripe's event for it, if any."""
+        """Add a live object created now (or at `created`, not before the newest); emits Stripe's event, if any."""
         with self.lock:
             c = self.collections[path]
             when = self.now() if created is None else created

@@ -43,7 +43,11 @@ EVENTS_BY_OBJECT: dict[str, EventTypes] = {
     "payment_link": ("payment_link.created", "payment_link.updated", None),
     "quote": ("quote.created", None, None),
     "account": (None, "account.updated", None),
-    "billing_portal.configuration": ("billing_portal.configuration.created", "billing_portal.configuration.updated", None),
+    "billing_portal.configuration": (
+        "billing_portal.configuration.created",
+        "billing_portal.configuration.updated",
+        None,
+    ),
     "issuing.cardholder": ("issuing_cardholder.created", "issuing_cardholder.updated", None),
     "issuing.card": ("issuing_card.created", "issuing_card.updated", None),
     "issuing.authorization": ("issuing_authorization.created", "issuing_authorization.updated", None),

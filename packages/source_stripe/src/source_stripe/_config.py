@@ -54,7 +54,9 @@ class StripeConfig(BaseModel):
         "file links expire) re-read this many days before their last cursor.",
     )
     reread_every_s: int = Field(
-        default=3600, ge=0, description="Small lists without events (shipping rates, tax codes…) are re-read this often."
+        default=3600,
+        ge=0,
+        description="Small lists without events (shipping rates, tax codes…) are re-read this often.",
     )
     use_created_filter: bool = Field(
         default=True,

@@ -33,11 +33,11 @@ from sync_protocol.sdk import Connector, stream_state
 from ._backfill import Backfill, StreamRun, status, stream_failed, ts
 from ._config import StripeConfig
 from ._errors import map_stripe_errors
-from ._events import Applied, Change, apply_changes, changes_of, list_changes, skip_listed
+from ._events import Change, apply_changes, changes_of, list_changes, skip_listed
 from ._http import StripeHttp, api_version
 from ._plan import plan
 from ._rate import TokenBucket
-from ._streams import STREAMS, STREAMS_BY_NAME, StreamDef, Strategy
+from ._streams import STREAMS, STREAMS_BY_NAME, Strategy, StreamDef
 
 STRIPE_EPOCH = 1_293_840_000  # 2011-01-01: no account is older
 
@@ -180,8 +180,8 @@ def _events_phase(http: StripeHttp, config: StripeConfig, runs: list[StreamRun],
         listed = {r.stream.name: r.listed_from for r in due if r.listed_from is not None}
         for applied in apply_changes(http, config, skip_listed(changes, listed)):
             yield from applied.records
-            for name, exc in applied.failures.items():
-                failures.setdefault(name, exc)
+            for name, failed in applied.failures.items():
+                failures.setdefault(name, failed)
     for run in runs:
         failure = failures.get(run.stream.name)
         if failure is not None:

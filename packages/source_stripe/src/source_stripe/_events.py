@@ -54,8 +54,9 @@ def changes_of(event: dict[str, Any]) -> list[Change]:
     out = [change] if change is not None else []
     obj = (event.get("data") or {}).get("object")
     if isinstance(obj, dict) and isinstance(obj.get("id"), str):
-        for child in CHILDREN_BY_PARENT_OBJECT.get(str(obj.get("object")), ()):
-            out.append(Change(child, obj["id"], False, {}, int(event.get("created") or 0), relist=True))
+        created = int(event.get("created") or 0)
+        children = CHILDREN_BY_PARENT_OBJECT.get(str(obj.get("object")), ())
+        out.extend(Change(child, obj["id"], False, {}, created, relist=True) for child in children)
     return out
 
 

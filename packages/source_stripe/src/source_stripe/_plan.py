@@ -15,10 +15,10 @@ from typing import Any
 
 from sync_protocol import ConfiguredStream, StreamState, TimeRange
 
-from ._backfill import StreamRun, Span, merge_spans, ts
+from ._backfill import Span, StreamRun, merge_spans, ts
 from ._config import StripeConfig
 from ._segments import Segment
-from ._streams import StreamDef, Strategy
+from ._streams import Strategy, StreamDef
 
 DAY = 86_400
 
@@ -51,11 +51,8 @@ def _saved(saved: StreamState | None) -> tuple[dict[str, Any], list[Span]]:
     if data.get("v") == 2:
         covered = [(int(a), int(b)) for a, b in data.get("covered", [])]
         return data, merge_spans(covered)
-    spans: list[Span] = []
-    if saved is not None:
-        for r in saved.completed_ranges:
-            if r.gte is not None and r.lt is not None:
-                spans.append((ceil_s(r.gte), ceil_s(r.lt)))
+    ranges = saved.completed_ranges if saved is not None else []
+    spans = [(ceil_s(r.gte), ceil_s(r.lt)) for r in ranges if r.gte is not None and r.lt is not None]
     old = data.get("range") or [None, None]
     if data.get("v") == 1 and data.get("done") and isinstance(old[0], int) and isinstance(old[1], int):
         spans.append((old[0], old[1]))

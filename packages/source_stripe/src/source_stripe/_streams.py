@@ -207,6 +207,7 @@ def stream_of(obj: dict[str, Any]) -> StreamDef | None:
         return STREAMS_BY_NAME["customer_tax_ids"]
     return STREAMS_BY_OBJECT.get(name)
 
+
 SCHEMAS_FILE = "_schemas.json"
 
 
