@@ -39,6 +39,7 @@ def config(server: StripeHTTPServer, **extra: Any) -> dict[str, Any]:
         "api_key": TEST_KEY,
         "api_base": server.url,
         "requests_per_second": 2000,
+        "endpoint_requests_per_second": 2000,
         "start_date": START,
         "backoff_base_s": 0.01,
         "events_lag_s": 0,

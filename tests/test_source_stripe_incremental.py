@@ -281,6 +281,48 @@ def test_per_parent_children_are_fetched_concurrently(stripe_api: StripeHTTPServ
     store.generate("customers", 60, start=1_650_000_000, end=1_650_000_060)
     store.generate("payment_methods", 120)
     stripe_api.api.faults.latency_s = 0.02
-    result = ConnectorHarness(SOURCE).read(config(stripe_api), catalog(["payment_methods"]))
+    cfg = config(stripe_api, endpoint_requests_per_second=2000)
+    result = ConnectorHarness(SOURCE).read(cfg, catalog(["payment_methods"]))
     assert set(rows(result, "payment_methods")) == set(store.expected("payment_methods"))
     assert stripe_api.api.max_in_flight >= 4
+
+
+def test_each_endpoint_has_its_own_budget_and_its_own_429_pause(stripe_api: StripeHTTPServer) -> None:
+    import threading
+
+    from source_stripe import StripeConfig, TokenBucket
+    from source_stripe._http import StripeHttp
+
+    api = stripe_api.api
+    api.store.generate("customers", 10)
+    api.store.generate("charges", 10)
+    api.faults.retry_after = "2"
+    api.faults.script = ["endpoint-rate"]
+    cfg = StripeConfig.model_validate(config(stripe_api, backoff_base_s=0.01, endpoint_requests_per_second=1000))
+    http = StripeHttp(cfg, TokenBucket(1000.0))
+    took: dict[str, float] = {}
+
+    def call(path: str) -> None:
+        started = time.monotonic()
+        http.get(path, [("limit", "1")])
+        took[path] = time.monotonic() - started
+
+    first = threading.Thread(target=call, args=("/v1/customers",))
+    first.start()
+    time.sleep(0.2)  # the customers endpoint is now paused by Stripe's `endpoint-rate` answer
+    call("/v1/charges")
+    first.join()
+    http.close()
+    assert took["/v1/charges"] < 0.5 <= 1.9 <= took["/v1/customers"]
+
+
+def test_endpoint_budget_paces_each_endpoint(stripe_api: StripeHTTPServer) -> None:
+    for path in ("customers", "charges"):
+        stripe_api.api.store.generate(path, 1_500)
+    stripe_api.api.faults.endpoint_rate = 25  # Stripe's own limit: the source must stay under it
+    cfg = config(stripe_api, endpoint_requests_per_second=20, segment_objects=100)
+    result = ConnectorHarness(SOURCE).read(cfg, catalog(["customers", "charges"]))
+    assert len(rows(result, "customers")) == 1_500 and len(rows(result, "charges")) == 1_500
+    assert not [m for m in result.of_type(StreamStatusMessage) if m.stream_status.status == "rate_limited"]
+    times = stripe_api.api.request_times
+    assert len(times) / (times[-1] - times[0]) > 30  # both endpoints at once, each under its own 20/s

@@ -154,16 +154,32 @@ class Backfill:
         futures: dict[Future[Page], tuple[StreamRun, int]] = {}
         # Keys of segments created while running must not collide with those a resumed state brought in.
         self._keys = itertools.count(max((k for run in runs for k in run.segments), default=-1) + 1)
-        try:
-            for run in runs:
+        waiting = list(runs)  # streams not started yet: at most `max_concurrent_streams` are read at once
+        active: set[int] = set()
+
+        def start_more() -> None:
+            while waiting and len(active) < self._config.max_concurrent_streams:
+                run = waiting.pop(0)
+                active.add(id(run))
                 for key, segment in list(run.segments.items()):
                     futures[self._submit(pool, run, segment)] = (run, key)
+                if not run.segments:
+                    active.discard(id(run))
+
+        def finished(run: StreamRun) -> None:
+            if not any(r is run for r, _ in futures.values()):
+                active.discard(id(run))
+                start_more()
+
+        try:
+            start_more()
             while futures:
                 done, _ = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
                 yield from self._drain()
                 for future in done:
                     run, key = futures.pop(future)
                     if run.stopped:
+                        finished(run)
                         continue
                     try:
                         page = future.result()
@@ -172,12 +188,14 @@ class Backfill:
                         for other in [f for f, (r, _) in futures.items() if r is run]:
                             other.cancel()
                         yield stream_failed(run, exc)
+                        finished(run)
                         continue
                     for message, follow_up, new_key in self._apply(run, key, page):
                         if follow_up is not None and new_key is not None:
                             futures[self._submit(pool, run, follow_up)] = (run, new_key)
                         if message is not None:
                             yield message
+                    finished(run)
             yield from self._drain()
         finally:
             if futures:  # stopped early: reach in-flight requests and sleeps

@@ -30,7 +30,12 @@ RateLimitedHook = Callable[[str | None, datetime, str], None]
 
 
 class StripeHttp:
-    """A blocking GET client shared by worker threads; every request takes a token from the shared bucket."""
+    """A blocking GET client shared by worker threads.
+
+    Every request takes a token from its endpoint's bucket (Stripe limits each endpoint, 25 req/s by default) and
+    then from the account's shared bucket. A 429 pauses only the bucket Stripe names in
+    `Stripe-Rate-Limited-Reason`: an `endpoint-*` reason holds back that endpoint, anything else everyone.
+    """
 
     def __init__(
         self,
@@ -60,8 +65,20 @@ class StripeHttp:
         self._open: set[http.client.HTTPConnection] = set()
         self._open_lock = threading.Lock()
         self._rng = random.Random(seed)
+        self._endpoints: dict[str, TokenBucket] = {}
+        self._endpoints_lock = threading.Lock()
         self.requests = 0
         self.retries = 0
+
+    def endpoint_bucket(self, endpoint: str) -> TokenBucket:
+        """The bucket of one endpoint (a path template such as `/v1/customers/{parent}/payment_methods`)."""
+        with self._endpoints_lock:
+            bucket = self._endpoints.get(endpoint)
+            if bucket is None:
+                rate = self._config.endpoint_requests_per_second
+                bucket = TokenBucket(rate, max(1.0, rate / 10), cancel=self._bucket.cancel)
+                self._endpoints[endpoint] = bucket
+            return bucket
 
     @property
     def cancel_event(self) -> threading.Event:
@@ -106,15 +123,24 @@ class StripeHttp:
                 self._open.discard(conn)
             self._local.conn = None
 
-    def get(self, path: str, params: list[tuple[str, str]] | None = None, *, stream: str | None = None) -> Any:
-        """GET `path` with `params`; returns the parsed JSON body.
+    def get(
+        self,
+        path: str,
+        params: list[tuple[str, str]] | None = None,
+        *,
+        stream: str | None = None,
+        endpoint: str | None = None,
+    ) -> Any:
+        """GET `path` with `params`; returns the parsed JSON body. `endpoint` names the budget (default: `path`).
 
         Retries 429, 409, 5xx and network errors with exponential backoff and full jitter, waiting at least
         `Retry-After`; raises `StripeResponseError` (for `map_stripe_errors`) or `CancelledError`.
         """
         url = self._prefix + path + ("?" + urlencode(params) if params else "")
+        own = self.endpoint_bucket(endpoint or path)
         attempt = 0
         while True:
+            own.acquire()
             self._bucket.acquire()
             self.requests += 1
             try:
@@ -134,10 +160,10 @@ class StripeHttp:
                 retry_after = _retry_after(headers.get("retry-after"))
                 delay = self._delay(attempt, retry_after)
                 if status == 429:
-                    resume = time.monotonic() + delay
-                    self._bucket.pause_until(resume)
+                    reason = headers.get("stripe-rate-limited-reason") or "rate_limited"
+                    paused = own if reason.startswith("endpoint") else self._bucket
+                    paused.pause_until(time.monotonic() + delay)
                     if self._on_rate_limited is not None:
-                        reason = headers.get("stripe-rate-limited-reason") or "rate_limited"
                         self._on_rate_limited(stream, datetime.now(UTC) + timedelta(seconds=delay), reason)
                 self.retries += 1
                 self._bucket.sleep(delay)

@@ -115,7 +115,7 @@ def list_children(
             params.append(("starting_after", after))
         with map_stripe_errors(stream.name):
             try:
-                body = http.get(path, params, stream=stream.name)
+                body = http.get(path, params, stream=stream.name, endpoint=stream.path)
             except StripeResponseError as exc:
                 if exc.status == 404 and exc.code == "resource_missing":
                     return children, requests + 1  # the parent was deleted meanwhile
@@ -133,7 +133,8 @@ def retrieve(http: StripeHttp, stream: StreamDef, object_id: str) -> dict[str, A
     assert stream.retrieve_path is not None
     with map_stripe_errors(stream.name):
         try:
-            body: dict[str, Any] = http.get(stream.retrieve_path.replace("{id}", object_id), stream=stream.name)
+            path = stream.retrieve_path.replace("{id}", object_id)
+            body: dict[str, Any] = http.get(path, stream=stream.name, endpoint=stream.retrieve_path)
         except StripeResponseError as exc:
             if exc.status == 404 and exc.code == "resource_missing":
                 return None
