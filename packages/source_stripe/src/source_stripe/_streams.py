@@ -140,7 +140,7 @@ STREAMS: tuple[StreamDef, ...] = (
     _s("credit_notes", "/v1/credit_notes", "CreditNote", "credit_note"),
     _s("checkout_sessions", "/v1/checkout/sessions", "checkout.Session", "checkout.session"),
     _s("tax_rates", "/v1/tax_rates", "TaxRate", "tax_rate"),
-    _s("tax_ids", "/v1/tax_ids", "TaxId", "tax_id", owner_type="self"),
+    _s("tax_ids", "/v1/tax_ids", "TaxId", "tax_id", owner_type="self", strategy=Strategy.REREAD),
     _s(
         "customer_tax_ids",
         "/v1/customers/{parent}/tax_ids",
