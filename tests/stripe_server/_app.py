@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -511,6 +512,11 @@ class StripeHTTPServer(ThreadingHTTPServer):
     def __init__(self, api: FakeStripe, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.api = api
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid-answer (a killed source) is normal here; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
