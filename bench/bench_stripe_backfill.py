@@ -146,7 +146,7 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--rate", type=float, default=100.0, help="the account's budget, req/s")
     parser.add_argument("--endpoint-rate", type=float, default=25.0, help="each endpoint's budget, req/s")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=32, help="the source's max_concurrency (its default)")
     parser.add_argument("--seconds", type=float, default=25.0, help="stop a read after this long")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scenarios", default="five,parents,parents-wide")

@@ -30,7 +30,12 @@ class StripeConfig(BaseModel):
         default=ENDPOINT_RATE, gt=0, description="Budget of each endpoint (Stripe limits them separately too)."
     )
     burst: float | None = Field(default=None, gt=0, description="Token bucket capacity; default 1/10 s of budget.")
-    max_concurrency: int = Field(default=8, ge=1, le=64, description="Requests in flight at once, all streams.")
+    max_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=64,
+        description="Pages in flight at once, all streams (a full budget at Stripe's 200-500 ms needs 20-50).",
+    )
     max_concurrent_streams: int = Field(
         default=16, ge=1, le=256, description="Streams whose pages are fetched at the same time."
     )
