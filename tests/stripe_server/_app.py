@@ -19,10 +19,18 @@ import orjson
 from ._data import FAN_OUT, RESOURCES_BY_PATH, Collection, Store
 
 CHILD_ROUTES = {
-    "payment_methods": "payment_methods",
-    "balance_transactions": "balance_transactions_of_customers",
-    "tax_ids": "tax_ids",
+    ("customers", "payment_methods"): "payment_methods",
+    ("customers", "balance_transactions"): "balance_transactions_of_customers",
+    ("customers", "tax_ids"): "tax_ids",
+    ("invoices", "lines"): "invoice_lines",
+    ("checkout/sessions", "line_items"): "checkout_line_items",
+    ("credit_notes", "lines"): "credit_note_lines",
+    ("transfers", "reversals"): "transfer_reversals",
+    ("application_fees", "refunds"): "fee_refunds",
 }
+"""(parent list path, child segment) -> the collection listed at `/v1/<parent>/<id>/<child>`."""
+CHILD_ONLY = frozenset(CHILD_ROUTES.values()) - {"payment_methods", "tax_ids"}
+"""Collections Stripe lists only under their parent (no `/v1/<collection>` of their own)."""
 LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "expand[]"})
 """Parameters every list endpoint takes; `created` only where the resource has the filter."""
 EXTRA_LIST_PARAMS: dict[str, frozenset[str]] = {
@@ -62,6 +70,9 @@ EXTRA_LIST_PARAMS: dict[str, frozenset[str]] = {
     "issuing/authorizations": frozenset({"card", "cardholder", "status"}),
     "issuing/transactions": frozenset({"card", "cardholder", "type"}),
     "events": frozenset({"delivery_success", "type", "types[]"}),
+    "invoice_payments": frozenset({"invoice", "payment[type]", "payment[payment_intent]", "status"}),
+    "billing/meters": frozenset({"status"}),
+    "billing/credit_grants": frozenset({"customer", "customer_account"}),
 }
 
 
@@ -204,11 +215,18 @@ class FakeStripe:
             )
         if method == "GET" and rest in ("balance", "account"):
             return {"object": rest, "id": "acct_fake" if rest == "account" else None, "livemode": False}
-        if len(parts) == 3 and parts[0] == "customers" and parts[2] in CHILD_ROUTES and method == "GET":
-            return self._list(self.store.collections[CHILD_ROUTES[parts[2]]], query, parent_id=parts[1])
+        for (parent, child), collection in CHILD_ROUTES.items():
+            n = parent.count("/") + 1
+            if method == "GET" and len(parts) == n + 2 and "/".join(parts[:n]) == parent and parts[-1] == child:
+                owner = self.store.collections[parent]
+                i = owner.position_of(parts[n])
+                if i is None or not owner.alive(i):
+                    name = owner.resource.object_name
+                    raise ApiError(404, f"No such {name}: '{parts[n]}'", code="resource_missing", param="id")
+                return self._list(self.store.collections[collection], query, parent_id=parts[n])
         for n in (2, 1):
             resource_path = "/".join(parts[:n])
-            if resource_path in RESOURCES_BY_PATH and len(parts) in (n, n + 1):
+            if resource_path in RESOURCES_BY_PATH and resource_path not in CHILD_ONLY and len(parts) in (n, n + 1):
                 if resource_path in self.unavailable:
                     raise ApiError(400, self.unavailable[resource_path])
                 c = self.store.collections[resource_path]
@@ -274,7 +292,7 @@ class FakeStripe:
                 i = max(start, lo)
                 while i < hi and len(data) <= limit:
                     if c.alive(i) and keep(i):
-                        data.append(c.render(i))
+                        data.append(c.public(i))
                     i += 1
                 data.reverse()
                 has_more = len(data) > limit
@@ -284,7 +302,7 @@ class FakeStripe:
                 i = start
                 while i >= lo and len(data) <= limit:
                     if c.alive(i) and keep(i):
-                        data.append(c.render(i))
+                        data.append(c.public(i))
                     i -= 1
                 has_more = len(data) > limit
                 data = data[:limit]

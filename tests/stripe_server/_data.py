@@ -35,6 +35,8 @@ class Resource:
     time_field: str = "created"
     parent_path: str | None = None
     parent_field: str | None = None
+    hidden_parent: bool = False
+    """The parent field is the fake's own bookkeeping: Stripe's object has no such field, so lists omit it."""
 
 
 RESOURCES: tuple[Resource, ...] = (
@@ -95,10 +97,51 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("issuing/authorizations", "issuing.authorization", "iauth"),
     Resource("issuing/transactions", "issuing.transaction", "ipi"),
     Resource("events", "event", "evt"),
+    Resource("invoice_payments", "invoice_payment", "inpay"),
+    Resource("invoice_lines", "line_item", "il", created_filter=False, parent_path="invoices", parent_field="invoice"),
+    Resource(
+        "checkout_line_items",
+        "item",
+        "li",
+        created_filter=False,
+        parent_path="checkout/sessions",
+        parent_field="session",
+        hidden_parent=True,
+    ),
+    Resource(
+        "credit_note_lines",
+        "credit_note_line_item",
+        "cnli",
+        created_filter=False,
+        parent_path="credit_notes",
+        parent_field="credit_note",
+        hidden_parent=True,
+    ),
+    Resource(
+        "transfer_reversals",
+        "transfer_reversal",
+        "trr",
+        created_filter=False,
+        parent_path="transfers",
+        parent_field="transfer",
+    ),
+    Resource(
+        "fee_refunds", "fee_refund", "fr", created_filter=False, parent_path="application_fees", parent_field="fee"
+    ),
+    Resource("billing/meters", "billing.meter", "mtr", created_filter=False),
+    Resource("billing/credit_grants", "billing.credit_grant", "credgr", created_filter=False),
 )
 FAN_OUT = 2
 """Generated child object `i` belongs to parent position `i // FAN_OUT`."""
-PARENT_PREFIX = {"customer": "cus", "subscription": "sub"}
+PARENT_PREFIX = {
+    "customer": "cus",
+    "subscription": "sub",
+    "invoice": "in",
+    "session": "cs",
+    "credit_note": "cn",
+    "transfer": "tr",
+    "fee": "fee",
+}
 RESOURCES_BY_PATH = {r.path: r for r in RESOURCES}
 RESOURCES_BY_PREFIX = {r.prefix: r for r in RESOURCES}
 
@@ -222,6 +265,13 @@ class Collection:
             obj["open"] = i % 3 != 2  # `GET /v1/reviews` lists open reviews only
         elif self.resource.path == "tax_ids":
             _own_tax_id(obj, i)
+        return obj
+
+    def public(self, i: int) -> dict[str, Any]:
+        """The object as a list shows it (without the fake's own parent bookkeeping)."""
+        obj = self.render(i)
+        if self.resource.hidden_parent and self.resource.parent_field:
+            obj = {k: v for k, v in obj.items() if k != self.resource.parent_field}
         return obj
 
     def alive(self, i: int) -> bool:

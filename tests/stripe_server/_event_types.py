@@ -52,9 +52,14 @@ EVENTS_BY_OBJECT: dict[str, EventTypes] = {
     "issuing.card": ("issuing_card.created", "issuing_card.updated", None),
     "issuing.authorization": ("issuing_authorization.created", "issuing_authorization.updated", None),
     "issuing.transaction": ("issuing_transaction.created", "issuing_transaction.updated", None),
+    "invoice_payment": (None, "invoice_payment.paid", None),
+    "billing.meter": ("billing.meter.created", "billing.meter.updated", None),
+    "billing.credit_grant": ("billing.credit_grant.created", "billing.credit_grant.updated", None),
 }
 """Objects absent here (balance_transaction, subscription_item, customer_balance_transaction, file_link,
-shipping_rate, webhook_endpoint, tax_code, line items, credit note lines) have no events at all."""
+shipping_rate, webhook_endpoint, tax_code, line items, credit note lines) have no events at all; transfer
+reversals and application fee refunds are announced by their parent's event (`transfer.reversed`,
+`application_fee.refunded`) about the parent object: a test updates the parent to send one."""
 
 
 def event_type(object_name: str, change: int) -> str | None:

@@ -148,7 +148,7 @@ def _catalog_stream(stream: StreamDef) -> Stream:
         name=stream.name,
         json_schema=stream.json_schema,
         primary_key=[["id"]],
-        cursor_field=[stream.time_field],
+        cursor_field=[stream.time_field] if stream.time_field in stream.json_schema["properties"] else None,
         supported_sync_modes=[SyncMode.FULL_REFRESH, SyncMode.INCREMENTAL],
         metadata={
             "path": stream.path,
