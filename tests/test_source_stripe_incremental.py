@@ -7,6 +7,7 @@ incremental strategy is exercised as it would be against Stripe.
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -326,3 +327,15 @@ def test_endpoint_budget_paces_each_endpoint(stripe_api: StripeHTTPServer) -> No
     assert not [m for m in result.of_type(StreamStatusMessage) if m.stream_status.status == "rate_limited"]
     times = stripe_api.api.request_times
     assert len(times) / (times[-1] - times[0]) > 30  # both endpoints at once, each under its own 20/s
+
+
+def test_max_concurrent_streams_reads_streams_in_turn(stripe_api: StripeHTTPServer) -> None:
+    for path in ("customers", "charges", "refunds"):
+        stripe_api.api.store.generate(path, 400)
+    stripe_api.api.paths.clear()
+    cfg = config(stripe_api, max_concurrent_streams=1, page_size=50)
+    result = ConnectorHarness(SOURCE).read(cfg, catalog(["customers", "charges", "refunds"]))
+    assert all(len(rows(result, s)) == 400 for s in ("customers", "charges", "refunds"))
+    order = [p for p in stripe_api.api.paths if p != "/v1/account"]
+    switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
+    assert switches == 2, order  # one stream after the other

@@ -109,8 +109,10 @@ class ApiError(Exception):
         body: dict[str, Any] = {"type": kind, "message": message}
         if code:
             body["code"] = code
+            body["doc_url"] = f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
         if param:
             body["param"] = param
+        body["request_log_url"] = "https://dashboard.stripe.com/test/logs/req_fake"
         self.body = {"error": body}
 
 
