@@ -32,6 +32,7 @@ from ._config import StripeConfig
 from ._errors import StreamSkipped
 from ._http import StripeHttp
 from ._pages import Page, fetch_children, fetch_page
+from ._schedule import FairQueue
 from ._segments import Segment, advance
 from ._streams import StreamDef
 
@@ -132,7 +133,8 @@ def status(
 
 
 class Backfill:
-    """Schedules page tasks of many streams on `workers` threads and applies results in order of completion."""
+    """Runs page tasks of many streams on `max_concurrency` threads (fair shares: `FairQueue`) and applies the
+    results in order of completion."""
 
     def __init__(
         self,
@@ -149,53 +151,49 @@ class Backfill:
 
     def run(self, runs: list[StreamRun]) -> Iterator[Message]:
         """Yield records, states and statuses until every segment of every stream is done or stopped."""
-        pool = ThreadPoolExecutor(max_workers=self._config.max_concurrency, thread_name_prefix="stripe-page")
-        self._fan_out = ThreadPoolExecutor(max_workers=self._config.max_concurrency, thread_name_prefix="stripe-child")
+        workers = self._config.max_concurrency
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stripe-page")
+        self._fan_out = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stripe-child")
         futures: dict[Future[Page], tuple[StreamRun, int]] = {}
+        by_name = {run.stream.name: run for run in runs}
+        ready: FairQueue[tuple[int, Segment]] = FairQueue(self._config.max_concurrent_streams)
         # Keys of segments created while running must not collide with those a resumed state brought in.
         self._keys = itertools.count(max((k for run in runs for k in run.segments), default=-1) + 1)
-        waiting = list(runs)  # streams not started yet: at most `max_concurrent_streams` are read at once
-        active: set[int] = set()
+        for run in runs:
+            for key, segment in run.segments.items():
+                ready.add(run.stream.name, (key, segment))
 
-        def start_more() -> None:
-            while waiting and len(active) < self._config.max_concurrent_streams:
-                run = waiting.pop(0)
-                active.add(id(run))
-                for key, segment in list(run.segments.items()):
-                    futures[self._submit(pool, run, segment)] = (run, key)
-                if not run.segments:
-                    active.discard(id(run))
-
-        def finished(run: StreamRun) -> None:
-            if not any(r is run for r, _ in futures.values()):
-                active.discard(id(run))
-                start_more()
+        def fill() -> None:
+            while len(futures) < workers and (task := ready.take()) is not None:
+                name, (key, segment) = task
+                futures[self._submit(pool, by_name[name], segment)] = (by_name[name], key)
 
         try:
-            start_more()
+            fill()
             while futures:
                 done, _ = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
                 yield from self._drain()
                 for future in done:
                     run, key = futures.pop(future)
+                    name = run.stream.name
                     if run.stopped:
-                        finished(run)
+                        ready.done(name)
                         continue
                     try:
                         page = future.result()
                     except (StreamError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
                         run.stopped = True
-                        for other in [f for f, (r, _) in futures.items() if r is run]:
-                            other.cancel()
+                        ready.drop(name)
+                        ready.done(name)
                         yield stream_failed(run, exc)
-                        finished(run)
                         continue
                     for message, follow_up, new_key in self._apply(run, key, page):
                         if follow_up is not None and new_key is not None:
-                            futures[self._submit(pool, run, follow_up)] = (run, new_key)
+                            ready.add(name, (new_key, follow_up))
                         if message is not None:
                             yield message
-                    finished(run)
+                    ready.done(name)
+                fill()
             yield from self._drain()
         finally:
             if futures:  # stopped early: reach in-flight requests and sleeps
