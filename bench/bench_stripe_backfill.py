@@ -11,7 +11,9 @@ Scenarios run in interleaved rounds; the figure is the median of the rounds.
 
 Scenarios: `five` = full backfill of 5 top-level streams; `parents` = `payment_methods` of `--parents` customers
 (one child request per customer) with the default per-endpoint budget; `parents-wide` = the same with the
-per-endpoint budget raised to the account's, which shows the fan-out itself can fill the account budget.
+per-endpoint budget raised to the account's, which shows the fan-out itself can fill the account budget;
+`sparse` = one stream whose objects all lie in 4,000 seconds of a range that runs on to today (the empty newest
+part must not stop the range from being split), endpoint budget raised to the account's.
 """
 
 from __future__ import annotations
@@ -106,6 +108,9 @@ def _scenario(name: str, args: argparse.Namespace) -> dict[str, float]:
         for path in FIVE:
             store.generate(path, args.objects)
         streams, endpoint_rate, probe = FIVE, args.endpoint_rate, "/v1/customers?limit=100"
+    elif name == "sparse":  # one stream, all objects in 4,000 seconds of a range that runs on to today
+        store.generate("customers", args.objects, start=1_600_000_000, end=1_600_004_000)
+        streams, endpoint_rate, probe = ["customers"], args.rate, "/v1/customers?limit=100"
     else:
         store.generate("customers", args.parents)
         store.generate("payment_methods", 2 * args.parents)
