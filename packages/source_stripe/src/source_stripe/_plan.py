@@ -96,8 +96,9 @@ def plan(
         for a, b in gaps:
             for variant in range(len(stream.variants)):
                 run.segments[len(run.segments)] = Segment(a, b, variant=variant)
-        if run.covered and gaps:
-            run.listed_from = max(b for _, b in run.covered)
+        newest = [a for a, b in gaps if b == range_s[1]]
+        if run.covered and newest:
+            run.listed_from = newest[0]  # everything created since is listed by this read: no re-fetch needed
     elif not run.segments and _needs_full_read(run, uncovered):
         for variant in range(len(stream.variants)):
             run.segments[len(run.segments)] = Segment(None, None, variant=variant)
