@@ -122,10 +122,14 @@ def apply_changes(http: StripeHttp, config: StripeConfig, changes: Iterable[Chan
 
     def fetch(change: Change) -> Applied:
         out = Applied()
+        name = change.stream.name
         try:
             out.records = _records(http, config, change)
         except StreamError as exc:
-            out.failures[change.stream.name] = exc
+            out.failures[name] = exc
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            problem = f"{name}: unexpected answer re-fetching {change.object_id} ({type(exc).__name__}: {exc})"
+            out.failures[name] = StreamError(problem, stream=name)
         return out
 
     with ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix="stripe-refetch") as pool:
