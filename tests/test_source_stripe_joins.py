@@ -18,6 +18,18 @@ CHILDREN = {
     "credit_note_lines": ("credit_notes", "credit_note_lines"),
     "transfer_reversals": ("transfers", "transfer_reversals"),
     "application_fee_refunds": ("application_fees", "fee_refunds"),
+    "quote_line_items": ("quotes", "quote_line_items"),
+    "payment_link_line_items": ("payment_links", "payment_link_line_items"),
+    "persons": ("accounts", "persons"),
+}
+TOP_LEVEL = {
+    "invoice_payments": "invoice_payments",
+    "billing_meters": "billing/meters",
+    "billing_credit_grants": "billing/credit_grants",
+    "issuing_disputes": "issuing/disputes",
+    "identity_verification_sessions": "identity/verification_sessions",
+    "terminal_locations": "terminal/locations",
+    "terminal_readers": "terminal/readers",
 }
 
 
@@ -26,23 +38,22 @@ def test_join_streams_read_every_object(stripe_api: StripeHTTPServer) -> None:
     for parent, child in CHILDREN.values():
         store.generate(parent, 60)
         store.generate(child, 120)
-    store.generate("invoice_payments", 150)
-    store.generate("billing/meters", 30)
-    store.generate("billing/credit_grants", 30)
+    for path in TOP_LEVEL.values():
+        store.generate(path, 150)
     # One invoice with more lines than a page holds: every page of it arrives.
     for _ in range(130):
         store.create("invoice_lines", {"invoice": "in_0000000005"})
-    streams = [*CHILDREN, "invoice_payments", "billing_meters", "billing_credit_grants"]
+    streams = [*CHILDREN, *TOP_LEVEL]
     result = ConnectorHarness(SOURCE).read(config(stripe_api, page_size=50), catalog(streams))
     assert not errors(result) and terminal(result) == dict.fromkeys(streams, "complete")
     got = by_stream(result.records)
     for stream, (_, child) in CHILDREN.items():
         assert {r["id"] for r in got[stream]} == set(store.expected(child)), stream
         assert len(got[stream]) == len(store.expected(child)), stream
-    assert {r["id"] for r in got["invoice_payments"]} == set(store.expected("invoice_payments"))
-    assert {r["id"] for r in got["billing_meters"]} == set(store.expected("billing/meters"))
-    assert {r["id"] for r in got["billing_credit_grants"]} == set(store.expected("billing/credit_grants"))
+    for stream, path in TOP_LEVEL.items():
+        assert {r["id"] for r in got[stream]} == set(store.expected(path)), stream
     assert all("session" not in r for r in got["checkout_session_line_items"])  # Stripe's shape, not the fake's
+    assert all("quote" not in r for r in got["quote_line_items"])
 
 
 def test_children_are_listed_again_after_their_parents_event(stripe_api: StripeHTTPServer) -> None:

@@ -27,6 +27,9 @@ CHILD_ROUTES = {
     ("credit_notes", "lines"): "credit_note_lines",
     ("transfers", "reversals"): "transfer_reversals",
     ("application_fees", "refunds"): "fee_refunds",
+    ("quotes", "line_items"): "quote_line_items",
+    ("payment_links", "line_items"): "payment_link_line_items",
+    ("accounts", "persons"): "persons",
 }
 """(parent list path, child segment) -> the collection listed at `/v1/<parent>/<id>/<child>`."""
 CHILD_ONLY = frozenset(CHILD_ROUTES.values()) - {"payment_methods", "tax_ids"}
@@ -72,6 +75,11 @@ EXTRA_LIST_PARAMS: dict[str, frozenset[str]] = {
     "events": frozenset({"delivery_success", "type", "types[]"}),
     "invoice_payments": frozenset({"invoice", "payment[type]", "payment[payment_intent]", "status"}),
     "billing/meters": frozenset({"status"}),
+    "issuing/disputes": frozenset({"status", "transaction"}),
+    "identity/verification_sessions": frozenset({"client_reference_id", "related_customer", "status"}),
+    "terminal/locations": frozenset(),
+    "terminal/readers": frozenset({"device_type", "location", "serial_number", "status"}),
+    "persons": frozenset({"relationship[owner]", "relationship[director]", "relationship[executive]"}),
     "billing/credit_grants": frozenset({"customer", "customer_account"}),
 }
 

@@ -128,6 +128,29 @@ RESOURCES: tuple[Resource, ...] = (
     Resource(
         "fee_refunds", "fee_refund", "fr", created_filter=False, parent_path="application_fees", parent_field="fee"
     ),
+    Resource("issuing/disputes", "issuing.dispute", "idp"),
+    Resource("identity/verification_sessions", "identity.verification_session", "vs"),
+    Resource("terminal/locations", "terminal.location", "tml", created_filter=False),
+    Resource("terminal/readers", "terminal.reader", "tmr", created_filter=False),
+    Resource(
+        "quote_line_items",
+        "item",
+        "qli",
+        created_filter=False,
+        parent_path="quotes",
+        parent_field="quote",
+        hidden_parent=True,
+    ),
+    Resource(
+        "payment_link_line_items",
+        "item",
+        "plli",
+        created_filter=False,
+        parent_path="payment_links",
+        parent_field="payment_link",
+        hidden_parent=True,
+    ),
+    Resource("persons", "person", "person", created_filter=False, parent_path="accounts", parent_field="account"),
     Resource("billing/meters", "billing.meter", "mtr", created_filter=False),
     Resource("billing/credit_grants", "billing.credit_grant", "credgr", created_filter=False),
 )
@@ -141,6 +164,9 @@ PARENT_PREFIX = {
     "credit_note": "cn",
     "transfer": "tr",
     "fee": "fee",
+    "quote": "qt",
+    "payment_link": "plink",
+    "account": "acct",
 }
 RESOURCES_BY_PATH = {r.path: r for r in RESOURCES}
 RESOURCES_BY_PREFIX = {r.prefix: r for r in RESOURCES}

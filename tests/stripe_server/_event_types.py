@@ -53,6 +53,9 @@ EVENTS_BY_OBJECT: dict[str, EventTypes] = {
     "issuing.authorization": ("issuing_authorization.created", "issuing_authorization.updated", None),
     "issuing.transaction": ("issuing_transaction.created", "issuing_transaction.updated", None),
     "invoice_payment": (None, "invoice_payment.paid", None),
+    "issuing.dispute": ("issuing_dispute.created", "issuing_dispute.updated", None),
+    "identity.verification_session": ("identity.verification_session.created", None, None),
+    "person": ("person.created", "person.updated", "person.deleted"),
     "billing.meter": ("billing.meter.created", "billing.meter.updated", None),
     "billing.credit_grant": ("billing.credit_grant.created", "billing.credit_grant.updated", None),
 }
