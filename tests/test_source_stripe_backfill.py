@@ -39,6 +39,7 @@ def config(server: StripeHTTPServer, **extra: Any) -> dict[str, Any]:
         "api_key": TEST_KEY,
         "api_base": server.url,
         "requests_per_second": 2000,
+        "endpoint_requests_per_second": 2000,
         "start_date": START,
         "backoff_base_s": 0.01,
         "events_lag_s": 0,
@@ -219,8 +220,14 @@ def test_unfiltered_and_per_parent_streams(stripe_api: StripeHTTPServer) -> None
     store.generate("customers", 150)
     store.generate("payment_methods", 300)
     store.generate("tax_ids", 250)
-    result = ConnectorHarness(SOURCE).read(config(stripe_api), catalog(["payment_methods", "tax_ids"]))
-    assert_exact(stripe_api, by_stream(result.records), {"payment_methods": "payment_methods", "tax_ids": "tax_ids"})
+    streams = ["payment_methods", "tax_ids", "customer_tax_ids"]
+    result = ConnectorHarness(SOURCE).read(config(stripe_api), catalog(streams))
+    got = by_stream(result.records)
+    # `GET /v1/tax_ids` lists the account's own IDs only: customers' come from each customer's list
+    assert {r["owner"]["type"] for r in got["tax_ids"]} == {"self"}
+    assert {r["owner"]["type"] for r in got["customer_tax_ids"]} == {"customer"}
+    got["tax_ids"] += got.pop("customer_tax_ids")
+    assert_exact(stripe_api, got, {"payment_methods": "payment_methods", "tax_ids": "tax_ids"})
     final = [s for s in result.states if s.source_state.data["done"]]
-    assert {s.source_state.stream for s in final} == {"payment_methods", "tax_ids"}
+    assert {s.source_state.stream for s in final} == set(streams)
     assert all(isinstance(s.source_state.time_range, TimeRange) for s in final)

@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-429", type=float, default=0.0, help="share of requests answered 429")
     parser.add_argument("--rate-500", type=float, default=0.0, help="share of requests answered 500")
     parser.add_argument("--rate-reset", type=float, default=0.0, help="share of connections reset")
+    parser.add_argument(
+        "--endpoint-rate", type=float, default=0.0, help="requests/s per endpoint before a 429 (Stripe: 25; 0 = off)"
+    )
     args = parser.parse_args(argv)
     store = Store(load_samples(), start=args.start, end=args.end)
     for path in filter(None, args.streams.split(",")):
@@ -35,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     api.faults.rate_429 = args.rate_429
     api.faults.rate_500 = args.rate_500
     api.faults.rate_reset = args.rate_reset
+    api.faults.endpoint_rate = args.endpoint_rate
     server = StripeHTTPServer(api, args.port)
     sys.stderr.write(f"fake Stripe API on {server.url} ({args.scale} objects per stream)\n")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,70 @@ import orjson
 
 from ._data import FAN_OUT, RESOURCES_BY_PATH, Collection, Store
 
-CHILD_ROUTES = {"payment_methods": "payment_methods", "balance_transactions": "balance_transactions_of_customers"}
+CHILD_ROUTES = {
+    ("customers", "payment_methods"): "payment_methods",
+    ("customers", "balance_transactions"): "balance_transactions_of_customers",
+    ("customers", "tax_ids"): "tax_ids",
+    ("invoices", "lines"): "invoice_lines",
+    ("checkout/sessions", "line_items"): "checkout_line_items",
+    ("credit_notes", "lines"): "credit_note_lines",
+    ("transfers", "reversals"): "transfer_reversals",
+    ("application_fees", "refunds"): "fee_refunds",
+    ("quotes", "line_items"): "quote_line_items",
+    ("payment_links", "line_items"): "payment_link_line_items",
+    ("accounts", "persons"): "persons",
+}
+"""(parent list path, child segment) -> the collection listed at `/v1/<parent>/<id>/<child>`."""
+CHILD_ONLY = frozenset(CHILD_ROUTES.values()) - {"payment_methods", "tax_ids"}
+"""Collections Stripe lists only under their parent (no `/v1/<collection>` of their own)."""
+LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "expand[]"})
+"""Parameters every list endpoint takes; `created` only where the resource has the filter."""
+EXTRA_LIST_PARAMS: dict[str, frozenset[str]] = {
+    "customers": frozenset({"email", "test_clock"}),
+    "charges": frozenset({"customer", "payment_intent", "transfer_group"}),
+    "invoices": frozenset({"customer", "status", "subscription", "collection_method", "due_date"}),
+    "invoiceitems": frozenset({"customer", "invoice", "pending"}),
+    "subscriptions": frozenset({"customer", "price", "status", "collection_method", "test_clock"}),
+    "subscription_items": frozenset({"subscription"}),
+    "products": frozenset({"active", "ids[]", "shippable", "type", "url"}),
+    "prices": frozenset({"active", "currency", "lookup_keys[]", "product", "type"}),
+    "plans": frozenset({"active", "product"}),
+    "promotion_codes": frozenset({"active", "code", "coupon", "customer"}),
+    "payment_intents": frozenset({"customer"}),
+    "setup_intents": frozenset({"customer", "payment_method", "attach_to_self"}),
+    "payment_methods": frozenset({"customer", "type", "allow_redisplay"}),
+    "refunds": frozenset({"charge", "payment_intent"}),
+    "disputes": frozenset({"charge", "payment_intent"}),
+    "payouts": frozenset({"arrival_date", "destination", "status"}),
+    "transfers": frozenset({"destination", "transfer_group"}),
+    "balance_transactions": frozenset({"currency", "payout", "source", "type"}),
+    "application_fees": frozenset({"charge"}),
+    "credit_notes": frozenset({"customer", "invoice"}),
+    "checkout/sessions": frozenset({"customer", "payment_intent", "payment_link", "status", "subscription"}),
+    "tax_rates": frozenset({"active", "inclusive"}),
+    "tax_ids": frozenset({"owner[type]", "owner[customer]", "owner[account]"}),
+    "radar/early_fraud_warnings": frozenset({"charge", "payment_intent"}),
+    "topups": frozenset({"amount", "status"}),
+    "files": frozenset({"purpose"}),
+    "file_links": frozenset({"expired", "file"}),
+    "payment_links": frozenset({"active"}),
+    "shipping_rates": frozenset({"active", "currency"}),
+    "quotes": frozenset({"customer", "status", "test_clock"}),
+    "billing_portal/configurations": frozenset({"active", "is_default"}),
+    "issuing/cardholders": frozenset({"email", "phone_number", "status", "type"}),
+    "issuing/cards": frozenset({"cardholder", "exp_month", "exp_year", "last4", "status", "type"}),
+    "issuing/authorizations": frozenset({"card", "cardholder", "status"}),
+    "issuing/transactions": frozenset({"card", "cardholder", "type"}),
+    "events": frozenset({"delivery_success", "type", "types[]"}),
+    "invoice_payments": frozenset({"invoice", "payment[type]", "payment[payment_intent]", "status"}),
+    "billing/meters": frozenset({"status"}),
+    "issuing/disputes": frozenset({"status", "transaction"}),
+    "identity/verification_sessions": frozenset({"client_reference_id", "related_customer", "status"}),
+    "terminal/locations": frozenset(),
+    "terminal/readers": frozenset({"device_type", "location", "serial_number", "status"}),
+    "persons": frozenset({"relationship[owner]", "relationship[director]", "relationship[executive]"}),
+    "billing/credit_grants": frozenset({"customer", "customer_account"}),
+}
 
 
 @dataclass
@@ -32,6 +96,8 @@ class Faults:
     script: list[str] = field(default_factory=list)
     """Faults for the next requests, in order: "429", "500", "503", "reset"; consumed one per request."""
     seed: int = 0
+    endpoint_rate: float = 0.0
+    """When above 0: requests per second each endpoint answers before a 429 `endpoint-rate` (Stripe's 25/s)."""
 
 
 class ApiError(Exception):
@@ -51,8 +117,10 @@ class ApiError(Exception):
         body: dict[str, Any] = {"type": kind, "message": message}
         if code:
             body["code"] = code
+            body["doc_url"] = f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
         if param:
             body["param"] = param
+        body["request_log_url"] = "https://dashboard.stripe.com/test/logs/req_fake"
         self.body = {"error": body}
 
 
@@ -65,6 +133,15 @@ class FakeStripe:
         """API key -> "ok" or "expired"."""
         self.unavailable: dict[str, str] = {}
         """List path (e.g. "issuing/cards") -> the 400 message Stripe gives an account that cannot use it."""
+        self.forbidden: set[str] = set()
+        """Paths (e.g. "account", "customers") a restricted key may not read: 403 with Stripe's message."""
+        self.refuse_retrieve: set[str] = set()
+        """Object ids whose retrieve answers 403 (a re-fetch that fails while the list works)."""
+        self.versions: set[str] = set()
+        """Every `Stripe-Version` header received."""
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._endpoint_times: dict[str, list[float]] = {}
         self.faults = Faults()
         self._rng = random.Random(0)
         self._lock = threading.Lock()
@@ -97,6 +174,32 @@ class FakeStripe:
             self.request_times.append(time.monotonic())
             self.paths.append(path)
 
+    def enter(self) -> None:
+        """A request is being answered (counts concurrency)."""
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        """A request was answered."""
+        with self._lock:
+            self.in_flight -= 1
+
+    def over_endpoint_rate(self, path: str) -> bool:
+        """Whether this request exceeds `faults.endpoint_rate` on its endpoint (ids folded: one endpoint)."""
+        if self.faults.endpoint_rate <= 0:
+            return False
+        endpoint = "/".join("*" if "_" in part and part[-1:].isdigit() else part for part in path.split("/"))
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._endpoint_times.get(endpoint, []) if now - t < 1.0]
+            if len(recent) >= self.faults.endpoint_rate:
+                self._endpoint_times[endpoint] = recent
+                return True
+            recent.append(now)
+            self._endpoint_times[endpoint] = recent
+            return False
+
     # ---- API ----------------------------------------------------------------------------------------------------
 
     def handle(
@@ -111,14 +214,29 @@ class FakeStripe:
         if not path.startswith("/v1/"):
             raise _unknown(method, path)
         rest = path[4:].strip("/")
+        parts = rest.split("/")
+        if any("/".join(parts[:n]) in self.forbidden for n in (1, 2)) or (
+            method == "GET" and parts[-1] in self.refuse_retrieve
+        ):
+            raise ApiError(
+                403,
+                f"The provided key '{_mask(key or '')}' does not have the required permissions for this endpoint "
+                "on account 'acct_fake'. Having the 'rak_read' permission would allow this request to continue.",
+            )
         if method == "GET" and rest in ("balance", "account"):
             return {"object": rest, "id": "acct_fake" if rest == "account" else None, "livemode": False}
-        parts = rest.split("/")
-        if len(parts) == 3 and parts[0] == "customers" and parts[2] in CHILD_ROUTES and method == "GET":
-            return self._list(self.store.collections[CHILD_ROUTES[parts[2]]], query, parent_id=parts[1])
+        for (parent, child), collection in CHILD_ROUTES.items():
+            n = parent.count("/") + 1
+            if method == "GET" and len(parts) == n + 2 and "/".join(parts[:n]) == parent and parts[-1] == child:
+                owner = self.store.collections[parent]
+                i = owner.position_of(parts[n])
+                if i is None or not owner.alive(i):
+                    name = owner.resource.object_name
+                    raise ApiError(404, f"No such {name}: '{parts[n]}'", code="resource_missing", param="id")
+                return self._list(self.store.collections[collection], query, parent_id=parts[n])
         for n in (2, 1):
             resource_path = "/".join(parts[:n])
-            if resource_path in RESOURCES_BY_PATH and len(parts) in (n, n + 1):
+            if resource_path in RESOURCES_BY_PATH and resource_path not in CHILD_ONLY and len(parts) in (n, n + 1):
                 if resource_path in self.unavailable:
                     raise ApiError(400, self.unavailable[resource_path])
                 c = self.store.collections[resource_path]
@@ -159,12 +277,17 @@ class FakeStripe:
 
     def _list(self, c: Collection, query: list[tuple[str, str]], parent_id: str | None = None) -> dict[str, Any]:
         params = dict(query)
+        _check_params(c, params)
         limit = _int_param(params, "limit", 10)
         if not 1 <= limit <= 100:
             raise ApiError(400, "Invalid limit: must be between 1 and 100", param="limit")
         gte, lt = _created_bounds(params, c)
         if parent_id is None and c.resource.parent_field and c.resource.parent_field in params:
             parent_id = params[c.resource.parent_field]
+        if parent_id is None and c.resource.path == "tax_ids" and params.get("owner[type]") == "customer":
+            if "owner[customer]" not in params:
+                raise ApiError(400, "Missing required param: owner[customer].", param="owner[customer]")
+            parent_id = params["owner[customer]"]
         with self.store.lock:
             lo, hi = c.positions_between(gte, lt)
             if parent_id is not None:
@@ -179,7 +302,7 @@ class FakeStripe:
                 i = max(start, lo)
                 while i < hi and len(data) <= limit:
                     if c.alive(i) and keep(i):
-                        data.append(c.render(i))
+                        data.append(c.public(i))
                     i += 1
                 data.reverse()
                 has_more = len(data) > limit
@@ -189,7 +312,7 @@ class FakeStripe:
                 i = start
                 while i >= lo and len(data) <= limit:
                     if c.alive(i) and keep(i):
-                        data.append(c.render(i))
+                        data.append(c.public(i))
                     i -= 1
                 has_more = len(data) > limit
                 data = data[:limit]
@@ -212,13 +335,69 @@ def _child_positions(c: Collection, parent_id: str, lo: int, hi: int) -> tuple[i
     return max(lo, p * FAN_OUT), min(hi, (p + 1) * FAN_OUT)
 
 
+def _check_params(c: Collection, params: dict[str, str]) -> None:
+    """Stripe answers 400 to a parameter the endpoint does not take."""
+    allowed = LIST_PARAMS | EXTRA_LIST_PARAMS.get(c.resource.path, frozenset())
+    for name in params:
+        if name == "created" or name.startswith("created["):
+            continue  # `_created_bounds` answers these
+        if name not in allowed and not (name.startswith("expand[") or name.startswith("lookup_keys[")):
+            raise ApiError(400, f"Received unknown parameter: {name}", param=name)
+
+
 def _filter(c: Collection, params: dict[str, str], parent_id: str | None) -> Callable[[int], bool]:
+    """Which positions the list shows: Stripe's defaults hide canceled subscriptions, archived prices, closed
+    reviews and customers' tax IDs unless asked for."""
+    checks: list[Callable[[dict[str, Any]], bool]] = []
+    path = c.resource.path
+    if path == "subscriptions" and params.get("status") not in ("all", "canceled"):
+        checks.append(lambda o: o.get("status") != "canceled")
+    if path == "subscriptions" and params.get("status") == "canceled":
+        checks.append(lambda o: o.get("status") == "canceled")
+    if path == "prices":
+        active = params.get("active", "true") != "false"
+        checks.append(lambda o: bool(o.get("active", True)) is active)
+    if path == "reviews":
+        checks.append(lambda o: o.get("open") is True)
+    if path == "tax_ids" and parent_id is None:
+        checks.append(lambda o: (o.get("owner") or {}).get("type") == params.get("owner[type]", "self"))
+    for name, value in params.items():
+        if name in EQUALITY_FILTERS.get(path, ()):
+            checks.append(_equals(name, value))
     field_name = c.resource.parent_field
-    if c.resource.path == "subscriptions" and params.get("status") not in ("all", "canceled"):
-        return lambda i: c.render(i).get("status") != "canceled"
-    if parent_id is not None and field_name and c.extra_created:
-        return lambda i: c.render(i).get(field_name) == parent_id
-    return lambda i: True
+    if parent_id is not None and field_name and (c.extra_created or path == "tax_ids"):
+        checks.append(lambda o: o.get(field_name) == parent_id)
+    if not checks:
+        return lambda i: True
+    return lambda i: all(check(c.render(i)) for check in checks)
+
+
+EQUALITY_FILTERS: dict[str, tuple[str, ...]] = {
+    "charges": ("customer", "payment_intent"),
+    "invoices": ("customer", "status", "subscription"),
+    "subscriptions": ("customer",),
+    "payment_intents": ("customer",),
+    "refunds": ("charge", "payment_intent"),
+    "products": ("active",),
+    "plans": ("active", "product"),
+    "tax_rates": ("active",),
+    "shipping_rates": ("active",),
+    "payment_links": ("active",),
+    "credit_notes": ("customer", "invoice"),
+}
+"""List parameters that keep only objects whose field equals the value (expanded objects compare by id)."""
+
+
+def _equals(name: str, value: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda o: _as_param(o.get(name)) == value
+
+
+def _as_param(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 def _int_param(params: dict[str, str], name: str, default: int) -> int:
@@ -290,16 +469,24 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         api.count(url.path)
+        api.versions.add(self.headers.get("Stripe-Version") or "")
+        api.enter()
+        try:
+            self._answer(api, method, url.path, url.query, body)
+        finally:
+            api.leave()
+
+    def _answer(self, api: FakeStripe, method: str, path: str, query: str, body: bytes) -> None:
         if api.faults.latency_s:
             time.sleep(api.faults.latency_s)
-        fault = api.pick_fault()
+        fault = "endpoint-rate" if api.over_endpoint_rate(path) else api.pick_fault()
         if fault == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             self.connection.close()
             return
-        if fault == "429":
-            headers = {"Stripe-Rate-Limited-Reason": "global-rate"}
+        if fault in ("429", "endpoint-rate"):
+            headers = {"Stripe-Rate-Limited-Reason": "global-rate" if fault == "429" else "endpoint-rate"}
             if api.faults.retry_after is not None:
                 headers["Retry-After"] = api.faults.retry_after
             err = ApiError(429, "Too many requests hit the API too quickly.", code="rate_limit")
@@ -313,8 +500,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             payload = api.handle(
                 method,
-                url.path,
-                parse_qsl(url.query, keep_blank_values=True),
+                path,
+                parse_qsl(query, keep_blank_values=True),
                 key,
                 parse_qsl(body.decode(), keep_blank_values=True),
             )
@@ -353,6 +540,11 @@ class StripeHTTPServer(ThreadingHTTPServer):
     def __init__(self, api: FakeStripe, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.api = api
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid-answer (a killed source) is normal here; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 
+from ._event_types import event_type
+
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "stripe" / "fixtures3.json"
 
 
@@ -33,6 +35,8 @@ class Resource:
     time_field: str = "created"
     parent_path: str | None = None
     parent_field: str | None = None
+    hidden_parent: bool = False
+    """The parent field is the fake's own bookkeeping: Stripe's object has no such field, so lists omit it."""
 
 
 RESOURCES: tuple[Resource, ...] = (
@@ -67,7 +71,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("credit_notes", "credit_note", "cn"),
     Resource("checkout/sessions", "checkout.session", "cs"),
     Resource("tax_rates", "tax_rate", "txr"),
-    Resource("tax_ids", "tax_id", "txi", created_filter=False),
+    Resource("tax_ids", "tax_id", "txi", created_filter=False, parent_path="customers", parent_field="customer"),
     Resource("radar/early_fraud_warnings", "radar.early_fraud_warning", "issfr"),
     Resource("reviews", "review", "prv"),
     Resource("topups", "topup", "tu"),
@@ -93,10 +97,77 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("issuing/authorizations", "issuing.authorization", "iauth"),
     Resource("issuing/transactions", "issuing.transaction", "ipi"),
     Resource("events", "event", "evt"),
+    Resource("invoice_payments", "invoice_payment", "inpay"),
+    Resource("invoice_lines", "line_item", "il", created_filter=False, parent_path="invoices", parent_field="invoice"),
+    Resource(
+        "checkout_line_items",
+        "item",
+        "li",
+        created_filter=False,
+        parent_path="checkout/sessions",
+        parent_field="session",
+        hidden_parent=True,
+    ),
+    Resource(
+        "credit_note_lines",
+        "credit_note_line_item",
+        "cnli",
+        created_filter=False,
+        parent_path="credit_notes",
+        parent_field="credit_note",
+        hidden_parent=True,
+    ),
+    Resource(
+        "transfer_reversals",
+        "transfer_reversal",
+        "trr",
+        created_filter=False,
+        parent_path="transfers",
+        parent_field="transfer",
+    ),
+    Resource(
+        "fee_refunds", "fee_refund", "fr", created_filter=False, parent_path="application_fees", parent_field="fee"
+    ),
+    Resource("issuing/disputes", "issuing.dispute", "idp"),
+    Resource("identity/verification_sessions", "identity.verification_session", "vs"),
+    Resource("terminal/locations", "terminal.location", "tml", created_filter=False),
+    Resource("terminal/readers", "terminal.reader", "tmr", created_filter=False),
+    Resource(
+        "quote_line_items",
+        "item",
+        "qli",
+        created_filter=False,
+        parent_path="quotes",
+        parent_field="quote",
+        hidden_parent=True,
+    ),
+    Resource(
+        "payment_link_line_items",
+        "item",
+        "plli",
+        created_filter=False,
+        parent_path="payment_links",
+        parent_field="payment_link",
+        hidden_parent=True,
+    ),
+    Resource("persons", "person", "person", created_filter=False, parent_path="accounts", parent_field="account"),
+    Resource("billing/meters", "billing.meter", "mtr", created_filter=False),
+    Resource("billing/credit_grants", "billing.credit_grant", "credgr", created_filter=False),
 )
 FAN_OUT = 2
 """Generated child object `i` belongs to parent position `i // FAN_OUT`."""
-PARENT_PREFIX = {"customer": "cus", "subscription": "sub"}
+PARENT_PREFIX = {
+    "customer": "cus",
+    "subscription": "sub",
+    "invoice": "in",
+    "session": "cs",
+    "credit_note": "cn",
+    "transfer": "tr",
+    "fee": "fee",
+    "quote": "qt",
+    "payment_link": "plink",
+    "account": "acct",
+}
 RESOURCES_BY_PATH = {r.path: r for r in RESOURCES}
 RESOURCES_BY_PREFIX = {r.prefix: r for r in RESOURCES}
 
@@ -135,6 +206,15 @@ def synthesised_samples() -> dict[str, dict[str, Any]]:
             sample["object"] = res.object_name
             samples[res.object_name] = sample
     return samples
+
+
+def _own_tax_id(obj: dict[str, Any], i: int) -> None:
+    """Every fourth generated tax ID is the account's own (`owner.type` self); the others belong to customers."""
+    if i % 4 == 0:
+        obj["customer"] = None
+        obj["owner"] = {"type": "self", "account": None, "application": None, "customer": None}
+    else:
+        obj["owner"] = {"type": "customer", "account": None, "application": None, "customer": obj["customer"]}
 
 
 class _CreatedIndex:
@@ -205,6 +285,19 @@ class Collection:
             obj[self.resource.parent_field] = f"{PARENT_PREFIX[self.resource.parent_field]}_{i // FAN_OUT:010d}"
         if self.resource.path == "subscriptions":
             obj["status"] = "canceled" if i % 10 == 0 else "active"
+        elif self.resource.path == "prices":
+            obj["active"] = i % 5 != 4  # archived prices exist, and `GET /v1/prices` omits them by default
+        elif self.resource.path == "reviews":
+            obj["open"] = i % 3 != 2  # `GET /v1/reviews` lists open reviews only
+        elif self.resource.path == "tax_ids":
+            _own_tax_id(obj, i)
+        return obj
+
+    def public(self, i: int) -> dict[str, Any]:
+        """The object as a list shows it (without the fake's own parent bookkeeping)."""
+        obj = self.render(i)
+        if self.resource.hidden_parent and self.resource.parent_field:
+            obj = {k: v for k, v in obj.items() if k != self.resource.parent_field}
         return obj
 
     def alive(self, i: int) -> bool:
@@ -262,7 +355,11 @@ class Store:
         i = c.position_of(object_id)
         return None if i is None else (c, i)
 
-    def _event(self, kind: str, obj: dict[str, Any]) -> None:
+    def _event(self, object_name: str, change: int, obj: dict[str, Any]) -> None:
+        """Append the event Stripe sends for this change (0 create, 1 update, 2 delete), if it sends one."""
+        kind = event_type(object_name, change)
+        if kind is None:
+            return
         events = self.collections["events"]
         created = self.now()
         if events.extra_created and events.extra_created[-1] > created:
@@ -282,7 +379,7 @@ class Store:
         }
 
     def create(self, path: str, fields: dict[str, Any] | None = None, *, created: int | None = None) -> dict[str, Any]:
-        """Add a live object created now (or at `created`, not before the newest); emits `<object>.created`."""
+        """Add a live object created now (or at `created`, not before the newest); emits Stripe's event, if any."""
         with self.lock:
             c = self.collections[path]
             when = self.now() if created is None else created
@@ -295,11 +392,11 @@ class Store:
             obj[c.resource.time_field] = when
             obj.update(fields or {})
             c.overrides[i] = obj
-            self._event(f"{c.resource.object_name}.created", copy.deepcopy(obj))
+            self._event(c.resource.object_name, 0, copy.deepcopy(obj))
             return obj
 
     def update(self, object_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """Change fields of a live object; emits `<object>.updated`."""
+        """Change fields of a live object; emits Stripe's event for it, if any."""
         with self.lock:
             found = self.by_id(object_id)
             if found is None or not found[0].alive(found[1]):
@@ -307,11 +404,11 @@ class Store:
             c, i = found
             obj = {**c.render(i), **fields}
             c.overrides[i] = obj
-            self._event(f"{c.resource.object_name}.updated", copy.deepcopy(obj))
+            self._event(c.resource.object_name, 1, copy.deepcopy(obj))
             return obj
 
     def delete(self, object_id: str) -> dict[str, Any]:
-        """Delete a live object; emits `<object>.deleted` with the last copy."""
+        """Delete a live object; emits Stripe's event for it (with the last copy), if any."""
         with self.lock:
             found = self.by_id(object_id)
             if found is None or not found[0].alive(found[1]):
@@ -320,7 +417,7 @@ class Store:
             obj = c.render(i)
             c.deleted.add(i)
             c.overrides.pop(i, None)
-            self._event(f"{c.resource.object_name}.deleted", copy.deepcopy(obj))
+            self._event(c.resource.object_name, 2, copy.deepcopy(obj))
             return {"id": object_id, "object": c.resource.object_name, "deleted": True}
 
     def expected(self, path: str) -> dict[str, dict[str, Any]]:

@@ -75,3 +75,13 @@ def test_split_gives_adjacent_whole_seconds() -> None:
     parts = split(10, 13, 8)
     assert [(p.gte, p.lt) for p in parts] == [(10, 11), (11, 12), (12, 13)]
     assert Segment.from_json(Segment(1, 2, "x", 1).to_json()) == Segment(1, 2, "x", 1)
+
+
+def test_a_dense_segment_whose_newest_part_is_empty_is_still_split() -> None:
+    # Objects only in the oldest 1,000 seconds of a 1,000,000-second segment: the density is that of the page's own
+    # seconds, not of the whole empty stretch above it (which made the old estimate tiny: no split, one sequence).
+    times = sorted(t // 10 for t in range(10_000))
+    seg = Segment(0, 1_000_000)
+    positions, more = _page(times, seg, 100)
+    out = advance(seg, [times[p] for p in positions], str(positions[-1]), more, target_objects=2000, max_split=16)
+    assert len(out.replacements) == 5 and all(r.after is None for r in out.replacements)

@@ -5,7 +5,7 @@ from ._connector import StripeSource
 from ._errors import StreamSkipped, map_stripe_errors
 from ._rate import CancelledError, TokenBucket
 from ._segments import PageOutcome, Segment, advance, split
-from ._streams import STREAMS, STREAMS_BY_NAME, StreamDef
+from ._streams import STREAMS, STREAMS_BY_NAME, Strategy, StreamDef
 
 __all__ = [
     "STREAMS",
@@ -13,6 +13,7 @@ __all__ = [
     "CancelledError",
     "PageOutcome",
     "Segment",
+    "Strategy",
     "StreamDef",
     "StreamSkipped",
     "StripeConfig",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import queue
+import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -31,15 +32,28 @@ from ._config import StripeConfig
 from ._errors import StreamSkipped
 from ._http import StripeHttp
 from ._pages import Page, fetch_children, fetch_page
+from ._schedule import FairQueue
 from ._segments import Segment, advance
 from ._streams import StreamDef
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+Span = tuple[int, int]
 
 
 def ts(second: int) -> datetime:
     """A Unix second as an aware UTC datetime."""
     return datetime.fromtimestamp(second, UTC)
+
+
+def merge_spans(spans: list[Span]) -> list[Span]:
+    """Half-open second spans merged where they touch or overlap, sorted."""
+    out: list[Span] = []
+    for a, b in sorted(x for x in spans if x[0] < x[1]):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
 
 
 @dataclass
@@ -50,13 +64,23 @@ class StreamRun:
     configured: ConfiguredStream
     requested: TimeRange
     """The span this read covers, as instants (bounded)."""
-    range_s: tuple[int, int]
+    range_s: Span
     """The same span in whole seconds: [ceil(gte), ceil(lt))."""
     segments: dict[int, Segment] = field(default_factory=dict)
+    covered: list[Span] = field(default_factory=list)
+    """Seconds whose objects have all been emitted (merged): what no later read has to list again."""
     events_after: int | None = None
     """Second from which events still have to be applied (set once the backfill is complete)."""
-    needs_events: bool = False
+    events_from: int | None = None
+    """Where the events cursor starts once the backfill in progress completes: when that backfill began."""
+    reread_at: int | None = None
+    """When the last full re-read of a `reread` stream began."""
+    listed_from: int | None = None
+    """Objects created from this second on were listed by this read (their events need no re-fetch)."""
     stopped: bool = False
+    """No more work this read (finished, errored or skipped)."""
+    errored: bool = False
+    skipped: bool = False
     records: int = 0
 
     @property
@@ -65,16 +89,19 @@ class StreamRun:
         return self.configured.sync_mode == SyncMode.INCREMENTAL
 
     def state_data(self) -> dict[str, Any]:
-        """The stream's checkpoint: small, remaining segments with cursors plus the events cursor."""
+        """The stream's checkpoint: small, remaining segments with cursors, what is covered, the events cursor."""
         return {
             "v": STATE_VERSION,
             "range": list(self.range_s),
+            "covered": [list(c) for c in self.covered],
             "segments": [s.to_json() for s in self.segments.values()],
             "done": not self.segments,
             "events_after": self.events_after,
+            "events_from": self.events_from,
+            "reread_at": self.reread_at,
         }
 
-    def span(self, seconds: tuple[int, int] | None) -> TimeRange | None:
+    def span(self, seconds: Span | None) -> TimeRange | None:
         """Whole seconds [a, b) as a TimeRange, widened to the requested bounds at the ends (no slivers)."""
         if seconds is None:
             return None
@@ -82,6 +109,13 @@ class StreamRun:
         gte = self.requested.gte if a <= self.range_s[0] else ts(a)
         lt = self.requested.lt if b >= self.range_s[1] else ts(b)
         return TimeRange(gte=gte, lt=lt)
+
+    def finish(self) -> None:
+        """The backfill of this read is complete: the requested span is covered and the events cursor starts."""
+        self.covered = merge_spans([*self.covered, self.range_s])
+        if self.events_after is None:
+            self.events_after = self.events_from if self.events_from is not None else self.range_s[1]
+        self.events_from = None
 
 
 def status(
@@ -99,7 +133,8 @@ def status(
 
 
 class Backfill:
-    """Schedules page tasks of many streams on `workers` threads and applies results in order of completion."""
+    """Runs page tasks of many streams on `max_concurrency` threads (fair shares: `FairQueue`) and applies the
+    results in order of completion."""
 
     def __init__(
         self,
@@ -116,42 +151,55 @@ class Backfill:
 
     def run(self, runs: list[StreamRun]) -> Iterator[Message]:
         """Yield records, states and statuses until every segment of every stream is done or stopped."""
-        pool = ThreadPoolExecutor(max_workers=self._config.max_concurrency, thread_name_prefix="stripe-page")
+        workers = self._config.max_concurrency
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stripe-page")
+        self._fan_out = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stripe-child")
         futures: dict[Future[Page], tuple[StreamRun, int]] = {}
+        by_name = {run.stream.name: run for run in runs}
+        ready: FairQueue[tuple[int, Segment]] = FairQueue(self._config.max_concurrent_streams)
         # Keys of segments created while running must not collide with those a resumed state brought in.
         self._keys = itertools.count(max((k for run in runs for k in run.segments), default=-1) + 1)
+        for run in runs:
+            for key, segment in run.segments.items():
+                ready.add(run.stream.name, (key, segment))
+
+        def fill() -> None:
+            while len(futures) < workers and (task := ready.take()) is not None:
+                name, (key, segment) = task
+                futures[self._submit(pool, by_name[name], segment)] = (by_name[name], key)
+
         try:
-            for run in runs:
-                for key, segment in list(run.segments.items()):
-                    futures[self._submit(pool, run, segment)] = (run, key)
+            fill()
             while futures:
                 done, _ = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
                 yield from self._drain()
                 for future in done:
                     run, key = futures.pop(future)
+                    name = run.stream.name
                     if run.stopped:
+                        ready.done(name)
                         continue
                     try:
                         page = future.result()
-                    except StreamError as exc:
+                    except (StreamError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
                         run.stopped = True
-                        for other in [f for f, (r, _) in futures.items() if r is run]:
-                            other.cancel()
-                        if isinstance(exc, StreamSkipped):
-                            yield status(run.stream.name, StreamStatusValue.SKIPPED, reason=exc.message)
-                        else:
-                            yield error_message(exc, stream=run.stream.name)
+                        ready.drop(name)
+                        ready.done(name)
+                        yield stream_failed(run, exc)
                         continue
                     for message, follow_up, new_key in self._apply(run, key, page):
                         if follow_up is not None and new_key is not None:
-                            futures[self._submit(pool, run, follow_up)] = (run, new_key)
+                            ready.add(name, (new_key, follow_up))
                         if message is not None:
                             yield message
+                    ready.done(name)
+                fill()
             yield from self._drain()
         finally:
             if futures:  # stopped early: reach in-flight requests and sleeps
                 self._http.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
+            self._fan_out.shutdown(wait=True, cancel_futures=True)
 
     def _drain(self) -> Iterator[Message]:
         while True:
@@ -163,14 +211,15 @@ class Backfill:
             yield from self._on_idle()
 
     def _submit(self, pool: ThreadPoolExecutor, run: StreamRun, segment: Segment) -> Future[Page]:
-        fetch = fetch_children if run.stream.parent else fetch_page
-        return pool.submit(fetch, self._http, self._config, run.stream, segment)
+        if run.stream.parent:
+            return pool.submit(fetch_children, self._http, self._config, run.stream, segment, self._fan_out)
+        return pool.submit(fetch_page, self._http, self._config, run.stream, segment)
 
     def _apply(
         self, run: StreamRun, key: int, page: Page
     ) -> Iterator[tuple[Message | None, Segment | None, int | None]]:
         segment = run.segments.pop(key)
-        outcome = advance(
+        outcome = page.outcome or advance(
             segment,
             page.times,
             page.last_id,
@@ -187,10 +236,29 @@ class Backfill:
             new_key = next(self._keys)
             run.segments[new_key] = replacement
             yield None, replacement, new_key
-        completed = run.span(outcome.completed)
+        # With several parameter sets (variants) a span is complete only once every set has read it.
+        single = len(run.stream.variants) == 1
+        completed = outcome.completed if single else None
+        if completed is not None:
+            run.covered = merge_spans([*run.covered, completed])
+        time_range = run.span(completed)
         if not run.segments:
-            if completed is None:
-                completed = run.requested  # unfiltered streams complete all at once
-            if run.incremental and run.events_after is None:
-                run.events_after = run.range_s[1]
-        yield stream_state(name, run.state_data(), completed), None, None
+            run.finish()
+            time_range = time_range if single and time_range is not None else run.requested
+        yield stream_state(name, run.state_data(), time_range), None, None
+
+
+def stream_failed(run: StreamRun, exc: Exception) -> Message:
+    """Mark `run` stopped by `exc` and say so: `skipped` when the account cannot use it, else a stream error."""
+    run.stopped = True
+    if isinstance(exc, StreamSkipped):
+        run.skipped = True
+        return status(run.stream.name, StreamStatusValue.SKIPPED, reason=exc.message)
+    run.errored = True
+    if isinstance(exc, StreamError):
+        return error_message(exc, stream=run.stream.name)
+    detail = "".join(traceback.format_exception_only(exc)).strip()
+    return error_message(
+        StreamError(f"{run.stream.name}: unexpected answer from Stripe ({detail})", stream=run.stream.name),
+        stream=run.stream.name,
+    )

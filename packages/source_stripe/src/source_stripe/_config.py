@@ -6,8 +6,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-LIVE_RATE = 50.0
-TEST_RATE = 10.0
+LIVE_RATE = 100.0
+TEST_RATE = 25.0
+ENDPOINT_RATE = 25.0
+"""Stripe's limits: 100 requests/s per account in live mode, 25 in test mode, and 25/s on most single endpoints."""
 
 
 class StripeConfig(BaseModel):
@@ -22,10 +24,21 @@ class StripeConfig(BaseModel):
         default=None, description="Oldest creation time to backfill; default: the account's creation."
     )
     requests_per_second: float | None = Field(
-        default=None, gt=0, description="Shared request budget of all streams; default 50 for live keys, 10 for test."
+        default=None, gt=0, description="Shared request budget of all streams; default 100 for live keys, 25 for test."
+    )
+    endpoint_requests_per_second: float = Field(
+        default=ENDPOINT_RATE, gt=0, description="Budget of each endpoint (Stripe limits them separately too)."
     )
     burst: float | None = Field(default=None, gt=0, description="Token bucket capacity; default 1/10 s of budget.")
-    max_concurrency: int = Field(default=8, ge=1, le=64, description="Requests in flight at once, all streams.")
+    max_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=64,
+        description="Pages in flight at once, all streams (a full budget at Stripe's 200-500 ms needs 20-50).",
+    )
+    max_concurrent_streams: int = Field(
+        default=16, ge=1, le=256, description="Streams whose pages are fetched at the same time."
+    )
     page_size: int = Field(default=100, ge=1, le=100, description="Objects per list page.")
     segment_objects: int = Field(
         default=2000, ge=100, description="A dense segment is subdivided until parts hold about this many objects."
@@ -38,6 +51,17 @@ class StripeConfig(BaseModel):
     events_lag_s: int = Field(default=2, ge=0, description="Events newer than this many seconds wait for next run.")
     events_window_days: int = Field(
         default=30, ge=1, description="How long Stripe keeps events; an older cursor falls back to a range re-read."
+    )
+    lookback_days: int = Field(
+        default=7,
+        ge=0,
+        description="Streams without events that change after creation (balance transactions become available, "
+        "file links expire) re-read this many days before their last cursor.",
+    )
+    reread_every_s: int = Field(
+        default=3600,
+        ge=0,
+        description="Small lists without events (shipping rates, tax codes…) are re-read this often.",
     )
     use_created_filter: bool = Field(
         default=True,

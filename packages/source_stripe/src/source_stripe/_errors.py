@@ -1,21 +1,25 @@
-"""Stripe's errors translated into the protocol's levels, in one place (`map_stripe_errors`).
+"""Stripe's answers translated into the protocol's levels, in one place (`map_stripe_errors`).
 
-    stripe.AuthenticationError (401)                   -> AuthError        global: bad, expired or revoked key
-    stripe.PermissionError (403), "not set up to use",
-      "only available in testmode", "not enabled",
-      404 unrecognized URL                             -> StreamSkipped    the stream is skipped with the reason
-    other stripe.InvalidRequestError (4xx)             -> StreamError      this stream stops, the others go on
-    stripe.RateLimitError, APIError (5xx), APIConnectionError after retries -> TransientError
-Messages never contain the API key: Stripe's own text is reduced to its masked form or left out.
+    401                                               -> AuthError        global: bad, expired or revoked key
+    400/403/404 saying the account has not enabled the
+      product ("not set up to use Issuing", "only
+      available in testmode", "… is not enabled"),
+      404 unrecognized URL                            -> StreamSkipped    the stream is skipped with the reason
+    403 (a restricted key without this permission),
+      other 4xx                                       -> StreamError      this stream stops, the others go on
+    429, 409, 5xx, network errors after retries       -> TransientError
+The read path raises `StripeResponseError` (it never loads the stripe SDK); `check` goes through the SDK, whose
+errors are mapped the same way. Messages never contain the API key: anything key-shaped is masked.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-import stripe
 from sync_protocol import AuthError, StreamError, TransientError
 
 UNAVAILABLE_PATTERNS = (
@@ -24,10 +28,9 @@ UNAVAILABLE_PATTERNS = (
     "not set up to use",
     "is not enabled",
     "not enabled for your account",
-    "unrecognized request url",
-    "does not have access",
-    "not available",
+    "not enabled for this account",
 )
+"""Stripe's documented answers for a product the account has not enabled; nothing broader skips a stream."""
 _KEYLIKE = re.compile(r"\b(sk|rk|pk)_(live|test)_[A-Za-z0-9*]+")
 
 
@@ -35,37 +38,66 @@ class StreamSkipped(StreamError):
     """The account cannot use this endpoint; the stream is reported `skipped`, not errored."""
 
 
+class StripeResponseError(Exception):
+    """A non-2xx answer from Stripe (or no answer: `status` 0 after network errors), as the read path sees it."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+
+
 def clean(message: str) -> str:
     """Stripe's message with anything shaped like a key removed."""
     return _KEYLIKE.sub("[key]", message)
 
 
-def is_unavailable(error: stripe.StripeError) -> bool:
-    """Whether `error` says the endpoint is unavailable to this account rather than that the request was bad."""
-    if isinstance(error, stripe.PermissionError):
+def is_unavailable(status: int, message: str) -> bool:
+    """Whether the answer says the endpoint is not enabled for this account rather than that the request was bad."""
+    text = message.lower()
+    if status == 404 and "unrecognized request url" in text:
         return True
-    text = (error.user_message or str(error) or "").lower()
-    if error.http_status == 404 and "unrecognized request url" in text:
-        return True
-    return any(p in text for p in UNAVAILABLE_PATTERNS)
+    return status in (400, 403, 404) and any(p in text for p in UNAVAILABLE_PATTERNS)
+
+
+def to_protocol_error(status: int, message: str, code: str | None, stream: str | None) -> Exception:
+    """The protocol error for one of Stripe's answers (see the module docstring)."""
+    text = clean(message)
+    if status == 401:
+        return AuthError(
+            f"Stripe refused the API key (HTTP 401, {code or 'authentication_error'}): check that it is valid and "
+            "not revoked"
+        )
+    if status in (0, 409, 429) or status >= 500:
+        return TransientError(f"Stripe request kept failing after retries: {text}", stream=stream)
+    if is_unavailable(status, text):
+        return StreamSkipped(f"endpoint not available to this account: {text}", stream=stream)
+    if status == 403:
+        return StreamError(f"the API key may not read this endpoint (HTTP 403): {text}", stream=stream)
+    return StreamError(f"Stripe rejected the request (HTTP {status}): {text}", stream=stream)
+
+
+def _sdk_error(exc: BaseException) -> tuple[int, str, str | None] | None:
+    """Status, message and code of a stripe SDK error, if `exc` is one (the SDK is only loaded by `check`)."""
+    stripe: Any = sys.modules.get("stripe")
+    if stripe is None or not isinstance(exc, stripe.StripeError):
+        return None
+    if isinstance(exc, stripe.APIConnectionError):
+        return 0, str(exc.user_message or exc), None
+    return int(exc.http_status or 0), str(exc.user_message or exc), exc.code
 
 
 @contextmanager
 def map_stripe_errors(stream: str | None = None) -> Iterator[None]:
-    """Re-raise stripe SDK errors raised inside as protocol errors of the right level (`raise … from`)."""
+    """Re-raise Stripe errors raised inside as protocol errors of the right level (`raise … from`)."""
     try:
         yield
-    except stripe.AuthenticationError as exc:
-        raise AuthError(
-            f"Stripe refused the API key (HTTP {exc.http_status}, {exc.code or 'authentication_error'}): "
-            "check that it is valid and not revoked"
-        ) from exc
-    except (stripe.RateLimitError, stripe.APIConnectionError, stripe.APIError) as exc:
-        raise TransientError(
-            f"Stripe request kept failing after retries: {clean(str(exc.user_message or exc))}", stream=stream
-        ) from exc
-    except stripe.StripeError as exc:
-        text = clean(str(exc.user_message or exc))
-        if is_unavailable(exc):
-            raise StreamSkipped(f"endpoint not available to this account: {text}", stream=stream) from exc
-        raise StreamError(f"Stripe rejected the request (HTTP {exc.http_status}): {text}", stream=stream) from exc
+    except StripeResponseError as exc:
+        raise to_protocol_error(exc.status, exc.message, exc.code, stream) from exc
+    except Exception as exc:
+        found = _sdk_error(exc)
+        if found is None:
+            raise
+        raise to_protocol_error(*found, stream) from exc

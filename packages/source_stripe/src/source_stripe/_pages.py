@@ -2,44 +2,63 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-import stripe
-
 from ._config import StripeConfig
-from ._errors import map_stripe_errors
+from ._errors import StripeResponseError, map_stripe_errors
 from ._http import StripeHttp
-from ._segments import Segment
+from ._segments import PageOutcome, Segment, advance
 from ._streams import STREAMS_BY_NAME, StreamDef
 
 
 @dataclass
 class Page:
-    """One list page: the objects (newest first), whether more follow, and the cursor id and second."""
+    """One list page: the objects (newest first), whether more follow, and the cursor id and second.
+
+    For per-parent streams the page is one of parents: `objects` are the children of the parents the
+    precomputed `outcome` emits, and `times`/`last_id`/`has_more` describe the parent list.
+    """
 
     objects: list[dict[str, Any]]
     has_more: bool
     last_id: str | None
     times: list[int] = field(default_factory=list)
     requests: int = 1
+    outcome: PageOutcome | None = None
 
 
-def object_time(stream: StreamDef, obj: dict[str, Any]) -> int:
-    """The creation second of `obj` (invoice items carry it in `date`)."""
+def object_time(stream: StreamDef, obj: dict[str, Any], default: int = 0) -> int:
+    """The creation second of `obj` (invoice items carry it in `date`); `default` when Stripe sends null."""
     value = obj.get(stream.time_field)
     if value is None:
-        value = obj.get("created", 0)
-    return int(value)
+        value = obj.get("created")
+    return int(value) if isinstance(value, int | float) else default
+
+
+def page_times(stream: StreamDef, objects: list[dict[str, Any]], segment: Segment) -> list[int]:
+    """Creation seconds of a newest-first page; a null `created` (e.g. some accounts) takes its neighbour's."""
+    times: list[int] = []
+    previous = (segment.open_lt - 1) if segment.open_lt is not None else 0
+    for obj in objects:
+        previous = object_time(stream, obj, previous)
+        times.append(previous)
+    return times
+
+
+def filter_params(config: StripeConfig, stream: StreamDef) -> list[tuple[str, str]]:
+    """The stream's own list parameters and the user's filters (`stream_params`)."""
+    return [*stream.extra_params, *sorted(config.stream_params.get(stream.name, {}).items())]
 
 
 def list_params(config: StripeConfig, stream: StreamDef, segment: Segment) -> list[tuple[str, str]]:
     """Query of one list request of `segment`."""
-    params = [("limit", str(config.page_size)), *stream.extra_params]
-    params += sorted(config.stream_params.get(stream.name, {}).items())
-    if stream.created_filter and segment.gte is not None:
+    params = [("limit", str(config.page_size)), *filter_params(config, stream)]
+    params += list(stream.variants[segment.variant] if segment.variant < len(stream.variants) else ())
+    if stream.created_filter and config.use_created_filter and segment.gte is not None:
         params.append(("created[gte]", str(segment.gte)))
-    if stream.created_filter and segment.lt is not None:
+    if stream.created_filter and config.use_created_filter and segment.lt is not None:
         params.append(("created[lt]", str(segment.lt)))
     if segment.after is not None:
         params.append(("starting_after", segment.after))
@@ -52,37 +71,61 @@ def fetch_page(http: StripeHttp, config: StripeConfig, stream: StreamDef, segmen
         body = http.get(stream.path, list_params(config, stream, segment), stream=stream.name)
     objects: list[dict[str, Any]] = body.get("data", [])
     last = objects[-1]["id"] if objects else None
-    return Page(objects, bool(body.get("has_more")), last, [object_time(stream, o) for o in objects])
+    return Page(objects, bool(body.get("has_more")), last, page_times(stream, objects, segment))
 
 
-def fetch_children(http: StripeHttp, config: StripeConfig, stream: StreamDef, segment: Segment) -> Page:
-    """One page of parents (e.g. customers), then every child list of each (e.g. their payment methods).
+def fetch_children(
+    http: StripeHttp, config: StripeConfig, stream: StreamDef, segment: Segment, fan_out: Executor
+) -> Page:
+    """One page of parents (e.g. customers), then every child list of the parents this page emits, fanned out.
 
-    The cursor is the parent's: `has_more`/`last_id` describe the parent list.
+    The plan for the parent page is made here, so children of parents a split will read again are not fetched.
     """
     assert stream.parent is not None
     parent = STREAMS_BY_NAME[stream.parent]
     parents = fetch_page(http, config, parent, segment)
+    outcome = advance(
+        segment,
+        parents.times,
+        parents.last_id,
+        parents.has_more,
+        target_objects=config.segment_objects,
+        max_split=config.max_split,
+    )
+    ids = [obj["id"] for obj in parents.objects[: outcome.emit]]
+    lists = list(fan_out.map(lambda parent_id: list_children(http, config, stream, parent_id), ids))
+    children = [child for found, _ in lists for child in found]
+    requests = 1 + sum(n for _, n in lists)
+    return Page(children, parents.has_more, parents.last_id, parents.times, requests, outcome)
+
+
+def list_children(
+    http: StripeHttp, config: StripeConfig, stream: StreamDef, parent_id: str
+) -> tuple[list[dict[str, Any]], int]:
+    """Every child of one parent (all pages) and the number of requests; a parent gone since is empty."""
     children: list[dict[str, Any]] = []
-    requests = 1
-    for obj in parents.objects:
-        after: str | None = None
-        while True:
-            path = stream.path.replace("{parent}", obj["id"])
-            params = [("limit", str(config.page_size))]
-            if stream.parent_param:
-                params.append((stream.parent_param, obj["id"]))
-            if after:
-                params.append(("starting_after", after))
-            with map_stripe_errors(stream.name):
-                body = http.get(path, params, stream=stream.name)
-            requests += 1
-            data: list[dict[str, Any]] = body.get("data", [])
-            children.extend(data)
-            if not body.get("has_more") or not data:
-                break
-            after = data[-1]["id"]
-    return Page(children, parents.has_more, parents.last_id, parents.times, requests)
+    after: str | None = None
+    requests = 0
+    path = stream.path.replace("{parent}", parent_id)
+    while True:
+        params = [("limit", str(config.page_size)), *filter_params(config, stream)]
+        if stream.parent_param:
+            params.append((stream.parent_param, parent_id))
+        if after:
+            params.append(("starting_after", after))
+        with map_stripe_errors(stream.name):
+            try:
+                body = http.get(path, params, stream=stream.name, endpoint=stream.path)
+            except StripeResponseError as exc:
+                if exc.status == 404 and exc.code == "resource_missing":
+                    return children, requests + 1  # the parent was deleted meanwhile
+                raise
+        requests += 1
+        data: list[dict[str, Any]] = body.get("data", [])
+        children.extend(data)
+        if not body.get("has_more") or not data:
+            return children, requests
+        after = data[-1]["id"]
 
 
 def retrieve(http: StripeHttp, stream: StreamDef, object_id: str) -> dict[str, Any] | None:
@@ -90,9 +133,27 @@ def retrieve(http: StripeHttp, stream: StreamDef, object_id: str) -> dict[str, A
     assert stream.retrieve_path is not None
     with map_stripe_errors(stream.name):
         try:
-            body: dict[str, Any] = http.get(stream.retrieve_path.replace("{id}", object_id), stream=stream.name)
-        except stripe.InvalidRequestError as exc:
-            if exc.http_status == 404 and exc.code == "resource_missing":
+            path = stream.retrieve_path.replace("{id}", object_id)
+            body: dict[str, Any] = http.get(path, stream=stream.name, endpoint=stream.retrieve_path)
+        except StripeResponseError as exc:
+            if exc.status == 404 and exc.code == "resource_missing":
                 return None
             raise
     return body
+
+
+def matches_filters(config: StripeConfig, stream: StreamDef, obj: dict[str, Any]) -> bool:
+    """Whether `obj` passes the user's list filters of its stream, so a re-fetched object outside them stays out.
+
+    A filter naming no field of the object (it cannot be checked here) lets the object through.
+    """
+    for name, wanted in config.stream_params.get(stream.name, {}).items():
+        if name not in obj:
+            continue
+        value = obj[name]
+        if isinstance(value, dict):
+            value = value.get("id")
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if text != wanted:
+            return False
+    return True

@@ -24,13 +24,15 @@ from typing import Any
 class Segment:
     """Seconds `[gte, lt)` still to read; `after`/`after_created` is the cursor inside it.
 
-    `gte`/`lt` are None for streams without a `created` filter (one sequential segment).
+    `gte`/`lt` are None for streams without a `created` filter (one sequential segment). `variant` picks one of
+    the stream's parameter sets when a single list cannot show everything (prices: active and archived).
     """
 
     gte: int | None
     lt: int | None
     after: str | None = None
     after_created: int | None = None
+    variant: int = 0
 
     @property
     def open_lt(self) -> int | None:
@@ -40,14 +42,14 @@ class Segment:
         return self.lt
 
     def to_json(self) -> list[Any]:
-        """Compact form for the state: [gte, lt, after, after_created]."""
-        return [self.gte, self.lt, self.after, self.after_created]
+        """Compact form for the state: [gte, lt, after, after_created, variant]."""
+        return [self.gte, self.lt, self.after, self.after_created, self.variant]
 
     @classmethod
     def from_json(cls, value: list[Any]) -> Segment:
-        """Inverse of `to_json`."""
-        gte, lt, after, after_created = (list(value) + [None] * 4)[:4]
-        return cls(gte, lt, after, after_created)
+        """Inverse of `to_json` (a four-element form from older states is variant 0)."""
+        gte, lt, after, after_created, variant = (list(value) + [None] * 5)[:5]
+        return cls(gte, lt, after, after_created, int(variant or 0))
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,11 @@ class PageOutcome:
     replacements: tuple[Segment, ...]
 
 
-def split(gte: int, lt: int, parts: int) -> list[Segment]:
+def split(gte: int, lt: int, parts: int, variant: int = 0) -> list[Segment]:
     """`[gte, lt)` cut into up to `parts` adjacent fresh segments of whole seconds (none empty)."""
     parts = max(1, min(parts, lt - gte))
     bounds = sorted({gte + (lt - gte) * j // parts for j in range(parts + 1)})
-    return [Segment(a, b) for a, b in itertools.pairwise(bounds)]
+    return [Segment(a, b, variant=variant) for a, b in itertools.pairwise(bounds)]
 
 
 def advance(
@@ -88,13 +90,16 @@ def advance(
         newer = sum(1 for t in times if t > oldest)
         rest = oldest + 1 - segment.gte
         if newer and rest > 1:
-            seconds_seen = max(1, top - oldest)
+            # Density from the seconds the page actually spans: an empty newest stretch of the segment
+            # (`top` far above the page's newest object) says nothing about how dense the rest is.
+            seconds_seen = max(1, times[0] + 1 - oldest)
             estimate = len(times) / seconds_seen * rest
             if estimate > target_objects:
                 parts = min(max_split, math.ceil(estimate / target_objects))
-                return PageOutcome(newer, (oldest + 1, top), tuple(split(segment.gte, oldest + 1, parts)))
+                parts_ = split(segment.gte, oldest + 1, parts, segment.variant)
+                return PageOutcome(newer, (oldest + 1, top), tuple(parts_))
     completed = None
     if not unfiltered and top is not None and oldest + 1 < top:
         completed = (oldest + 1, top)
-    cursor = Segment(segment.gte, segment.lt, last_id, oldest if not unfiltered else None)
+    cursor = Segment(segment.gte, segment.lt, last_id, oldest if not unfiltered else None, segment.variant)
     return PageOutcome(len(times), completed, (cursor,))
