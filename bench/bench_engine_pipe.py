@@ -74,7 +74,7 @@ def through_engine(records: int, workdir: Path) -> tuple[float, list[int]]:
     output = messages.read_bytes()
     end = orjson.loads(output.splitlines()[-1])["end"]
     assert end["status"] == "succeeded", end
-    progress = end["run_progress"]
+    progress = end["request_progress"]
     assert progress["record_count"] == records
     return progress["records_per_s"], [s for s in samples if s]
 

@@ -89,7 +89,7 @@ def main() -> int:
                 if message["type"] == "error":
                     print(f"error: {message['error']['message']}")
             end = lines[-1].get("end", {}) if lines else {}
-            progress = end.get("run_progress") or {}
+            progress = end.get("request_progress") or {}
             print(
                 f"sync {end.get('status')}: {progress.get('record_count', 0):,} records in "
                 f"{progress.get('elapsed_s', 0):.1f} s ({progress.get('records_per_s', 0):,.0f} records/s)"

@@ -28,6 +28,8 @@ from sync_protocol import (
     ConnectionStatusValue,
     Message,
     SourceInput,
+    Stats,
+    StatsMessage,
     Stream,
     StreamError,
     StreamStatus,
@@ -185,6 +187,7 @@ class SyntheticSource(Connector[SyntheticConfig]):
                 gte = max(gte, requested.gte)
             if requested and requested.lt and page_end == end:
                 lt = requested.lt
+            yield StatsMessage(stats=Stats(stream=name, request_count=1))  # one "API request" per page
             yield stream_state(name, {"next": page_end}, TimeRange(gte=gte, lt=lt))
             index = page_end
             if config.page_delay_s:

@@ -36,7 +36,7 @@ def test_sync_with_checkpoints_in_postgres_resumes(tmp_path: Path, postgres_url:
     saved = PostgresStateStore(postgres_url, pg_schema).load("default")
     assert saved is not None and saved.finished and saved.streams["a"].data == {"next": 120}
     again, _ = run_sync(p)
-    assert again.run_progress.record_count == 0
+    assert again.request_progress.record_count == 0
 
 
 def test_an_empty_run_still_records_its_checkpoint(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_second_run_resumes_from_the_checkpoint_and_sends_nothing_new(tmp_path: 
     result, _ = run_sync(p)
     assert result.status is RunStatus.SUCCEEDED
     assert len(stored(tmp_path)) == before
-    assert result.run_progress.record_count == 0
+    assert result.request_progress.record_count == 0
 
 
 def test_unconfigured_streams_are_dropped_and_fields_pruned(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ def test_stream_error_leaves_the_others_complete_and_the_run_partial(tmp_path: P
     result, _ = run_sync(clean)
     assert result.status is RunStatus.SUCCEEDED
     assert_complete(tmp_path, STREAMS)
-    assert result.run_progress.streams["a"].record_count == 200
+    assert result.request_progress.streams["a"].record_count == 200
 
 
 def test_global_error_fails_the_run_and_keeps_what_was_committed(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Exit codes: 0 succeeded (also when a limit stopped the run with `has_more`), 1 failed, 2 usage or config error
 (also: the checkpoint belongs to another pipeline, or another run holds it), 3 partial (some streams errored or
-were left unfinished by the source), 130/143 stopped by SIGINT/SIGTERM after an orderly shutdown.
+were left unfinished by the source), 4 system error (infrastructure: retries exhausted, a connector crashed or broke
+the protocol, an internal fault), 130/143 stopped by SIGINT/SIGTERM after an orderly shutdown.
 """
 
 from __future__ import annotations
@@ -31,8 +32,13 @@ from ._engine import Engine
 from ._errors import EngineError, PipelineConfigError, StateLockedError
 from ._view import ProgressView
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
-_SYNC_EXIT = {RunStatus.SUCCEEDED: EXIT_OK, RunStatus.FAILED: EXIT_FAILED, RunStatus.PARTIAL: EXIT_PARTIAL}
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_SYSTEM_ERROR = 0, 1, 2, 3, 4
+_SYNC_EXIT = {
+    RunStatus.SUCCEEDED: EXIT_OK,
+    RunStatus.FAILED: EXIT_FAILED,
+    RunStatus.PARTIAL: EXIT_PARTIAL,
+    RunStatus.SYSTEM_ERROR: EXIT_SYSTEM_ERROR,
+}
 
 
 class _UsageError(Exception):

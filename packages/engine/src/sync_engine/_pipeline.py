@@ -23,6 +23,7 @@ from typing import Any, Literal
 import anyio
 from sync_protocol import (
     ConfiguredCatalog,
+    ConfiguredCatalogMessage,
     Control,
     ControlMessage,
     ControlType,
@@ -45,6 +46,8 @@ from sync_protocol import (
     Start,
     StartMessage,
     StateType,
+    Stats,
+    StatsMessage,
     StreamStatusMessage,
     SyncState,
     TimeRange,
@@ -59,7 +62,7 @@ from ._config import Pipeline
 from ._enforce import CatalogEnforcer, InvalidRecordError
 from ._errors import CheckpointError, ConnectorFailedError, PipelineConfigError
 from ._process import READ_CHUNK_BYTES, ConnectorProcess, open_connector
-from ._progress import ProgressTracker
+from ._progress import ProgressTracker, lifetime_totals
 from ._report import RunReport
 from ._saving import CheckpointSaver
 from .stores import StateStore
@@ -78,9 +81,13 @@ class SyncResult:
     has_more: bool
     state: SyncState
     progress: RunProgress
-    """Cumulative over every attempt of the run_id."""
-    run_progress: RunProgress
-    """This invocation alone."""
+    """The run's figures: cumulative over every attempt and invocation of the run_id (`end.run_progress`)."""
+    request_progress: RunProgress
+    """This invocation alone (`end.request_progress`)."""
+    pipeline_progress: RunProgress
+    """Totals over every run of the pipeline, this one included (`end.pipeline_progress`)."""
+    failure_type: FailureType | None = None
+    """For `failed` and `system_error`: the failure type that decided it."""
     errors: list[Error] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
     """Records and states dropped because their stream is not configured, by stream."""
@@ -132,6 +139,8 @@ class SyncRun:
         committed.run_ranges = dict(resolved.run_ranges)
         if not resumed_run:
             committed.failed_attempts = 0
+            if starting is not None and starting.progress is not None:  # the previous run joins the totals
+                committed.earlier_runs = lifetime_totals(starting.earlier_runs, starting.progress)
         self._fence = CommitFence(committed, [s.name for s in resolved.catalog.streams])
         self._started = time.monotonic()
         previous_progress = starting.progress if resumed_run and starting else None
@@ -154,6 +163,7 @@ class SyncRun:
     async def run(self) -> SyncResult:
         """Start, attempt until done/limit/failure (retrying transient failures), persist, end."""
         self._emit(StartMessage(start=Start(run_id=self.run_id, starting_state=self._starting_state)))
+        self._emit(ConfiguredCatalogMessage(configured_catalog=self._r.catalog))
         await self._saver.save(
             self.run_id
         )  # a store that cannot take the checkpoint fails the run before any data moves
@@ -186,15 +196,10 @@ class SyncRun:
         finished = not self._report.failed and not self._has_more and not self._unfinished
         final = await self._saver.save(self.run_id, finished=finished)
         now = time.monotonic()
-        status = (
-            RunStatus.FAILED
-            if self._report.failed
-            else RunStatus.PARTIAL
-            if self._progress.errored_streams or self._unfinished
-            else RunStatus.SUCCEEDED
-        )
+        status, failure_type = self._report.verdict(incomplete=bool(self._progress.errored_streams or self._unfinished))
         progress = self._progress.snapshot(now)
-        run_progress = self._progress.invocation_snapshot(now)
+        request_progress = self._progress.invocation_snapshot(now)
+        pipeline_progress = lifetime_totals(self._fence.committed.earlier_runs, progress)
         self._emit(ProgressMessage(progress=progress))
         self._emit(
             EndMessage(
@@ -202,13 +207,24 @@ class SyncRun:
                     status=status,
                     has_more=self._has_more,
                     ending_state=final,
-                    run_progress=run_progress,
-                    request_progress=progress,
+                    failure_type=failure_type,
+                    run_progress=progress,
+                    request_progress=request_progress,
+                    pipeline_progress=pipeline_progress,
                 )
             )
         )
         return SyncResult(
-            self.run_id, status, self._has_more, final, progress, run_progress, self._report.errors, self._dropped
+            run_id=self.run_id,
+            status=status,
+            has_more=self._has_more,
+            state=final,
+            progress=progress,
+            request_progress=request_progress,
+            pipeline_progress=pipeline_progress,
+            failure_type=failure_type,
+            errors=self._report.errors,
+            dropped=self._dropped,
         )
 
     def _identity(self) -> PipelineIdentity | None:
@@ -319,15 +335,15 @@ class SyncRun:
         self._progress.committed(trailing, None, self._fence.committed)
         self._progress.all_committed()
         self._unfinished = self._progress.unfinished_streams([s.name for s in catalog.streams])
-        if self._unfinished:
-            names = ", ".join(self._unfinished)
+        names = ", ".join(self._unfinished)
+        for stream in self._unfinished:  # one error per stream (a stream error names its stream), same text
             self._report.error(
                 Error(
                     level=ErrorLevel.STREAM,
                     failure_type=FailureType.SYSTEM_ERROR,
                     message=f"source exited without finishing stream(s) {names}: it sent no terminal stream_status "
                     "(complete or skipped) for them, so they are not complete; the next run resumes them",
-                    stream=self._unfinished[0] if len(self._unfinished) == 1 else None,
+                    stream=stream,
                 )
             )
         return "done"
@@ -458,7 +474,10 @@ class SyncRun:
         elif isinstance(message, StreamStatusMessage):
             stream = message.stream_status.stream
             self._progress.source_status(message.stream_status, committed=self._fence.in_flight_for(stream) == 0)
-            self._emit(message)
+            self._emit(self._r.redactor.message(message))
+        elif isinstance(message, StatsMessage):
+            stats = message.stats
+            self._progress.stats(Stats(stream=stats.stream, request_count=stats.request_count))
         elif isinstance(message, ErrorMessage):
             self._on_error(message, "source")
         elif isinstance(message, ControlMessage):
@@ -495,6 +514,8 @@ class SyncRun:
                     self._on_error(message, "destination")
                 elif isinstance(message, ControlMessage):
                     self._on_control(message, ControlType.DESTINATION_CONFIG)
+                elif isinstance(message, StatsMessage):  # row counts of what it committed; requests are the source's
+                    self._progress.stats(message.stats.model_copy(update={"request_count": None}))
                 elif isinstance(message, LogMessage):
                     self._emit(self._r.redactor.message(message))
                 # anything else is an echo of what the engine sent (statuses, start, pass-through): not repeated
@@ -525,7 +546,7 @@ class SyncRun:
         elif error.level is ErrorLevel.TRANSIENT:
             self._transient = True
         else:
-            self._report.failed = True
+            self._report.mark_failed(error)
             self._report.log(LogLevel.ERROR, f"{origin} reported a global error: {error.message}")
 
     def _on_control(self, message: ControlMessage, allowed: ControlType) -> None:

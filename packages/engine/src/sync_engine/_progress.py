@@ -5,16 +5,18 @@ Pure logic; the clock is passed in so tests control time.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 
 from sync_protocol import (
     ConfiguredCatalog,
     RunProgress,
+    Stats,
     StreamProgress,
     StreamProgressStatus,
     StreamStatus,
     StreamStatusValue,
     SyncState,
+    TimeRange,
     covered_fraction,
 )
 
@@ -24,6 +26,7 @@ _FROM_SOURCE = {
     StreamStatusValue.SKIPPED: StreamProgressStatus.SKIPPED,
     StreamStatusValue.RATE_LIMITED: StreamProgressStatus.RATE_LIMITED,
 }
+RECENT_WINDOW_S = 10.0
 _FINAL = {StreamProgressStatus.COMPLETE, StreamProgressStatus.SKIPPED, StreamProgressStatus.ERRORED}
 
 
@@ -45,6 +48,8 @@ class ProgressTracker:
                 entry.error = None
         self._run_stats = RunProgress(run_id=run_id)
         self._awaiting_commit: set[str] = set()
+        self._window: deque[tuple[float, int]] = deque()
+        """(monotonic time, cumulative record count) samples of the last RECENT_WINDOW_S, for the recent rate."""
 
     def attempt_started(self) -> None:
         """The source was (re)started."""
@@ -60,6 +65,8 @@ class ProgressTracker:
         entry = self._progress.streams.get(status.stream)
         if entry is None:
             return
+        if status.status is StreamStatusValue.STARTED and status.time_range is not None:
+            entry.requested_range = _announced(entry.requested_range, status.time_range)
         new = _FROM_SOURCE[status.status]
         if new is StreamProgressStatus.COMPLETE and not committed:
             self._awaiting_commit.add(status.stream)
@@ -96,6 +103,25 @@ class ProgressTracker:
             if entry is not None:
                 entry.completed_ranges = list(stream_state.completed_ranges)
 
+    def stats(self, stats: Stats) -> None:
+        """A connector reported counters (increments): requests from the source, row changes from the destination."""
+        targets = [self._progress, self._run_stats]
+        if stats.request_count:
+            for target in targets:
+                target.request_count += stats.request_count
+                if stats.stream is not None and stats.stream in self._progress.streams:
+                    target.streams.setdefault(stats.stream, StreamProgress()).request_count += stats.request_count
+        if stats.stream is None or stats.stream not in self._progress.streams:
+            return
+        for field in ("inserted_count", "updated_count", "deleted_count"):
+            increase = getattr(stats, field)
+            if increase is None:
+                continue
+            for target in targets:
+                entry = target.streams.setdefault(stats.stream, StreamProgress())
+                setattr(entry, field, (getattr(entry, field) or 0) + increase)
+        self.changed = True
+
     def stream_committed(self, stream: str) -> None:
         """Nothing of `stream` is in flight any more: a `complete` the source reported now holds."""
         if stream in self._awaiting_commit:
@@ -124,7 +150,8 @@ class ProgressTracker:
         elapsed = now - self._started_at
         progress = self._progress.model_copy(deep=True)
         progress.elapsed_s = round(self._base_elapsed + elapsed, 3)
-        progress.records_per_s = round(progress.record_count / progress.elapsed_s, 1) if progress.elapsed_s else 0.0
+        _rates(progress)
+        progress.recent_records_per_s = self._recent_rate(now, progress.record_count)
         for entry in progress.streams.values():
             if entry.requested_range is not None:
                 entry.covered_fraction = covered_fraction(entry.requested_range, entry.completed_ranges)
@@ -136,7 +163,51 @@ class ProgressTracker:
         """Figures of this invocation alone (not earlier attempts)."""
         stats = self._run_stats.model_copy(deep=True)
         stats.elapsed_s = round(now - self._started_at, 3)
-        stats.records_per_s = round(stats.record_count / stats.elapsed_s, 1) if stats.elapsed_s else 0.0
+        _rates(stats)
+        stats.recent_records_per_s = self._recent_rate(now, self._progress.record_count)
         for name, entry in stats.streams.items():
             entry.status = self._progress.streams.get(name, StreamProgress()).status
         return stats
+
+    def _recent_rate(self, now: float, count: int) -> float:
+        """Records per second over the last RECENT_WINDOW_S (the whole run while it is shorter)."""
+        window = self._window
+        if not window or now > window[-1][0]:
+            window.append((now, count))
+        while len(window) > 2 and now - window[1][0] >= RECENT_WINDOW_S:
+            window.popleft()
+        first_at, first_count = window[0]
+        span = now - first_at
+        return round((count - first_count) / span, 1) if span > 0 else 0.0
+
+
+def _rates(progress: RunProgress) -> None:
+    elapsed = progress.elapsed_s
+    progress.records_per_s = round(progress.record_count / elapsed, 1) if elapsed else 0.0
+    progress.states_per_s = round(progress.state_count / elapsed, 2) if elapsed else 0.0
+
+
+def _announced(requested: TimeRange | None, announced: TimeRange) -> TimeRange:
+    """The requested range with its open bounds filled from the range the source announced it reads."""
+    if requested is None:
+        return announced
+    return TimeRange(gte=requested.gte or announced.gte, lt=requested.lt or announced.lt)
+
+
+def lifetime_totals(earlier: RunProgress | None, run: RunProgress) -> RunProgress:
+    """Totals over every run of a pipeline: the earlier runs' totals plus this run's figures."""
+    total = (earlier or RunProgress()).model_copy(deep=True)
+    total.run_id = None
+    for field in ("elapsed_s", "record_count", "state_count", "request_count", "attempts"):
+        setattr(total, field, round(getattr(total, field) + getattr(run, field), 3))
+    for name, entry in run.streams.items():
+        into = total.streams.setdefault(name, StreamProgress())
+        for field in ("record_count", "state_count", "request_count"):
+            setattr(into, field, getattr(into, field) + getattr(entry, field))
+        for field in ("inserted_count", "updated_count", "deleted_count"):
+            if getattr(entry, field) is not None:
+                setattr(into, field, (getattr(into, field) or 0) + getattr(entry, field))
+        into.status = entry.status
+        into.completed_ranges = list(entry.completed_ranges)
+    _rates(total)
+    return total

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sync_protocol import Error, ErrorLevel, ErrorMessage, FailureType, Log, LogLevel, LogMessage, Message
+from sync_protocol import (
+    Error,
+    ErrorLevel,
+    ErrorMessage,
+    FailureType,
+    Log,
+    LogLevel,
+    LogMessage,
+    Message,
+    RunStatus,
+)
 from sync_protocol.sdk import Redactor
 
 Emit = Callable[[Message], None]
@@ -21,7 +31,15 @@ class RunReport:
         self.redactor = redactor
         self.errors: list[Error] = []
         self.failed = False
-        """Set by a global failure: the run ends `failed`."""
+        """Set by a global failure: the run ends `failed` or `system_error`."""
+        self.deciding: Error | None = None
+        """The first error that failed the run: its failure type decides between `failed` and `system_error`."""
+
+    def mark_failed(self, error: Error) -> None:
+        """`error` (already recorded) stops the run."""
+        self.failed = True
+        if self.deciding is None:
+            self.deciding = error
 
     def error(self, error: Error) -> None:
         """Record and emit an error the engine raised itself."""
@@ -39,8 +57,18 @@ class RunReport:
         self, text: str, failure_type: FailureType = FailureType.SYSTEM_ERROR, level: ErrorLevel = ErrorLevel.GLOBAL
     ) -> None:
         """The run cannot go on: record a global (or given-level) error and mark the run failed."""
-        self.failed = True
-        self.error(Error(level=level, failure_type=failure_type, message=self.redactor.text(text)))
+        error = Error(level=level, failure_type=failure_type, message=self.redactor.text(text))
+        self.error(error)
+        self.mark_failed(error)
+
+    def verdict(self, *, incomplete: bool) -> tuple[RunStatus, FailureType | None]:
+        """The one rule from errors to a run's status: the user's problems (config, credentials) are `failed`;
+        infrastructure's (exhausted transient retries, crashes, internal faults) are `system_error`."""
+        if self.failed:
+            failure = self.deciding.failure_type if self.deciding is not None else FailureType.SYSTEM_ERROR
+            user_side = failure in (FailureType.CONFIG_ERROR, FailureType.AUTH_ERROR)
+            return (RunStatus.FAILED if user_side else RunStatus.SYSTEM_ERROR), failure
+        return (RunStatus.PARTIAL if incomplete else RunStatus.SUCCEEDED), None
 
     def log(self, level: LogLevel, text: str) -> None:
         """An engine log line."""

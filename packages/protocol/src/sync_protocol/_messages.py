@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, model_validator
 
-from ._catalog import Catalog
+from ._catalog import Catalog, ConfiguredCatalog
 from ._errors import ErrorLevel, FailureType
 from ._ranges import TimeRange
 from ._state import RunProgress, SyncState
@@ -98,7 +98,12 @@ class StreamStatus(_Payload):
 
 
 class Error(_Payload):
-    """Something went wrong; `level` decides what stops."""
+    """Something went wrong; `level` decides what stops. A `stream` error names its stream."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"if": {"properties": {"level": {"const": "stream"}}}, "then": {"required": ["stream"]}},
+    )
 
     level: ErrorLevel = Field(description="global stops the run, stream stops one stream, transient is retried.")
     failure_type: FailureType = Field(description="Who must act: config, auth, system or transient.")
@@ -107,6 +112,12 @@ class Error(_Payload):
     retryable: bool = Field(default=False, description="Whether retrying the same work may succeed.")
     internal_message: str | None = Field(default=None, description="Detail for developers.")
     stack_trace: str | None = Field(default=None, description="Trace of the failure, redacted.")
+
+    @model_validator(mode="after")
+    def _stream_named(self) -> Error:
+        if self.level is ErrorLevel.STREAM and not self.stream:
+            raise ValueError("a stream error must name its stream")
+        return self
 
 
 class LogLevel(StrEnum):
@@ -141,11 +152,23 @@ class Control(_Payload):
 
 
 class RunStatus(StrEnum):
-    """How a run ended."""
+    """How a run ended. `failed` is the user's to fix (config, credentials); `system_error` is infrastructure's
+    (transient failures that exhausted their retries, internal faults): alert on it, not on bad keys."""
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     PARTIAL = "partial"
+    SYSTEM_ERROR = "system_error"
+
+
+class Stats(_Payload):
+    """Counters a connector reports; each is the increase since its previous `stats` message (absent = unknown)."""
+
+    stream: str | None = Field(default=None, description="The stream the counts belong to; null = the whole run.")
+    request_count: int | None = Field(default=None, ge=0, description="API requests made (a source).")
+    inserted_count: int | None = Field(default=None, ge=0, description="Rows inserted (a destination, committed).")
+    updated_count: int | None = Field(default=None, ge=0, description="Rows updated (a destination, committed).")
+    deleted_count: int | None = Field(default=None, ge=0, description="Rows deleted (a destination, committed).")
 
 
 class Start(_Payload):
@@ -158,12 +181,24 @@ class Start(_Payload):
 class End(_Payload):
     """The engine finished a run."""
 
-    status: RunStatus = Field(description="succeeded, failed, or partial (some streams errored).")
-    has_more: bool = Field(default=False, description="A limit stopped the run early; run again to continue.")
+    status: RunStatus = Field(
+        description="succeeded; partial (some streams errored or were left unfinished); failed (the user's: config, "
+        "credentials); system_error (infrastructure: retries exhausted, internal faults)."
+    )
+    has_more: bool = Field(default=False, description="A limit or a stop request ended the run early; run again.")
     ending_state: SyncState | None = Field(default=None, description="The last committed checkpoint.")
-    run_progress: RunProgress | None = Field(default=None, description="Figures of this invocation.")
+    failure_type: FailureType | None = Field(default=None, description="For failed/system_error: the deciding type.")
+    run_progress: RunProgress | None = Field(
+        default=None,
+        description="Figures of the run: cumulative over every attempt and invocation of the run_id (persisted in "
+        "the checkpoint). Before protocol 0.2 this field held the invocation's figures.",
+    )
     request_progress: RunProgress | None = Field(
-        default=None, description="Figures cumulative over every attempt of the run_id."
+        default=None,
+        description="Figures of this invocation alone. Before protocol 0.2 this field held the run's figures.",
+    )
+    pipeline_progress: RunProgress | None = Field(
+        default=None, description="Totals over every run of the pipeline, this one included."
     )
 
 
@@ -241,6 +276,18 @@ class EndMessage(_Envelope):
     end: End
 
 
+class StatsMessage(_Envelope):
+    type: Literal["stats"] = "stats"
+    stats: Stats
+
+
+class ConfiguredCatalogMessage(_Envelope):
+    """Emitted by the engine right after `start`: the streams of this sync as actually configured."""
+
+    type: Literal["configured_catalog"] = "configured_catalog"
+    configured_catalog: ConfiguredCatalog
+
+
 class SourceInputMessage(_Envelope):
     type: Literal["source_input"] = "source_input"
     source_input: SourceInput
@@ -273,6 +320,8 @@ KNOWN_MESSAGE_CLASSES: dict[str, type[_Envelope]] = {
     "start": StartMessage,
     "end": EndMessage,
     "source_input": SourceInputMessage,
+    "stats": StatsMessage,
+    "configured_catalog": ConfiguredCatalogMessage,
 }
 
 
@@ -295,6 +344,8 @@ Message = Annotated[
     | Annotated[StartMessage, Tag("start")]
     | Annotated[EndMessage, Tag("end")]
     | Annotated[SourceInputMessage, Tag("source_input")]
+    | Annotated[StatsMessage, Tag("stats")]
+    | Annotated[ConfiguredCatalogMessage, Tag("configured_catalog")]
     | Annotated[UnknownMessage, Tag("unknown")],
     Discriminator(_message_tag),
 ]
@@ -319,8 +370,11 @@ def error_message(exc: BaseException, *, stream: str | None = None) -> ErrorMess
 
     trace = "".join(traceback.format_exception(exc))
     if isinstance(exc, ConnectorError):
+        level = exc.level
+        if level is ErrorLevel.STREAM and not (exc.stream or stream):
+            level = ErrorLevel.GLOBAL  # a stream error that names no stream cannot be isolated
         error = Error(
-            level=exc.level,
+            level=level,
             failure_type=exc.failure_type,
             message=exc.message,
             stream=exc.stream or stream,

@@ -31,6 +31,10 @@ class StreamProgress(_Model):
     status: StreamProgressStatus = Field(default=StreamProgressStatus.NOT_STARTED, description="Stream status.")
     record_count: int = Field(default=0, description="Records delivered to the destination.")
     state_count: int = Field(default=0, description="Checkpoints committed by the destination.")
+    request_count: int = Field(default=0, description="API requests the source reported for this stream.")
+    inserted_count: int | None = Field(default=None, description="Rows the destination inserted, if it reports it.")
+    updated_count: int | None = Field(default=None, description="Rows the destination updated, if it reports it.")
+    deleted_count: int | None = Field(default=None, description="Rows the destination deleted, if it reports it.")
     completed_ranges: list[TimeRange] = Field(default_factory=list, description="Committed spans of time, merged.")
     requested_range: TimeRange | None = Field(default=None, description="The span the user asked for, if any.")
     covered_fraction: float | None = Field(
@@ -47,6 +51,9 @@ class RunProgress(_Model):
     record_count: int = Field(default=0, description="Records delivered to the destination, all streams.")
     state_count: int = Field(default=0, description="Checkpoints committed, all streams.")
     records_per_s: float = Field(default=0.0, description="record_count / elapsed_s.")
+    recent_records_per_s: float = Field(default=0.0, description="Records per second over the last ~10 seconds.")
+    states_per_s: float = Field(default=0.0, description="state_count / elapsed_s.")
+    request_count: int = Field(default=0, description="API requests the source reported, all streams.")
     attempts: int = Field(default=0, description="How many times the source was started in this run.")
     streams: dict[str, StreamProgress] = Field(default_factory=dict, description="Per-stream progress by name.")
 
@@ -78,6 +85,10 @@ class SyncState(_Model):
     run_ranges: dict[str, TimeRange] = Field(
         default_factory=dict,
         description="The time range each stream reads in this run, fixed when the run started (upper bound included).",
+    )
+    earlier_runs: RunProgress | None = Field(
+        default=None,
+        description="Totals of every earlier run of the pipeline; with `progress` they give its lifetime totals.",
     )
     failed_attempts: int = Field(
         default=0, description="Attempts of this run that ended in a transient failure; the retry budget spent."

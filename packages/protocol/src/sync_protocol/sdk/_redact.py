@@ -115,7 +115,8 @@ class Redactor:
     def _scrub(self, message: BaseModel) -> BaseModel:
         if isinstance(message, LogMessage):
             log = message.log
-            return LogMessage(log=log.model_copy(update={"message": self.text(log.message)}))
+            data = self.value(log.data) if log.data is not None else None
+            return LogMessage(log=log.model_copy(update={"message": self.text(log.message), "data": data}))
         if isinstance(message, ErrorMessage):
             error = message.error
             fields = ("message", "internal_message", "stack_trace")
