@@ -535,6 +535,7 @@ class SyncRun:
         for name in [stream] if stream is not None else self._fence.streams:
             if self._fence.in_flight_for(name) == 0:
                 self._progress.stream_committed(name)
+        self._saver.dirty = True
         self._emit(message)
 
     # ---- errors, control, logs --------------------------------------------------------------------------------
