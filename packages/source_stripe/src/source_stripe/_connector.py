@@ -20,8 +20,12 @@ from sync_protocol import (
     LogMessage,
     Message,
     SourceInput,
+    SourceStateMessage,
+    Stats,
+    StatsMessage,
     Stream,
     StreamError,
+    StreamStatusMessage,
     StreamStatusValue,
     SyncMode,
     SyncState,
@@ -76,8 +80,27 @@ class StripeSource(Connector[StripeConfig]):
     ) -> Iterable[Message]:
         """Backfill what is not covered, apply events to incremental streams, then apply pushed events.
 
-        Every configured stream ends with `complete` or `skipped`, also after a stream error.
+        Every configured stream ends with `complete` or `skipped`, also after a stream error. The requests made
+        so far are reported (`stats`) before every checkpoint and status, so the engine's count follows the run.
         """
+        counter: list[StripeHttp] = []
+        reported = 0
+        for message in self._read(config, catalog, state, inputs, counter):
+            if counter and isinstance(message, SourceStateMessage | StreamStatusMessage):
+                made = counter[0].requests
+                if made > reported:
+                    yield StatsMessage(stats=Stats(request_count=made - reported))
+                    reported = made
+            yield message
+
+    def _read(
+        self,
+        config: StripeConfig,
+        catalog: ConfiguredCatalog,
+        state: SyncState | None,
+        inputs: Iterator[SourceInput],
+        counter: list[StripeHttp],
+    ) -> Iterable[Message]:
         notices: queue.Queue[Message] = queue.Queue()
         pushed: queue.Queue[SourceInput | None] = queue.Queue()
         bucket = TokenBucket(config.rate(), config.burst)
@@ -86,6 +109,7 @@ class StripeSource(Connector[StripeConfig]):
             notices.put(status(stream or "events", StreamStatusValue.RATE_LIMITED, reason=reason, retry_at=retry_at))
 
         http = StripeHttp(config, bucket, rate_limited)
+        counter.append(http)
         reader = threading.Thread(target=_pump, args=(inputs, pushed), daemon=True, name="stripe-inputs")
         reader.start()
         try:
