@@ -168,10 +168,15 @@ def test_overwrite_swaps_at_stream_end(
     harness: ConnectorHarness, config: dict[str, Any], pg_schema: str, db: Any
 ) -> None:
     cat = catalog(stream("o", {"id": {"type": "integer"}}, mode="overwrite"))
-    harness.write(config, cat, [record("o", {"id": i}) for i in range(5)] + [stream_state("o", "v1")])
-    assert count(db, pg_schema, "o") == 5
     complete = StreamStatusMessage(stream_status=StreamStatus(stream="o", status=StreamStatusValue.COMPLETE))
     started = StreamStatusMessage(stream_status=StreamStatus(stream="o", status=StreamStatusValue.STARTED))
+    first = harness.write(config, cat, [record("o", {"id": i}) for i in range(5)] + [stream_state("o", "v1"), complete])
+    assert [s.source_state.data for s in first.states] == ["v1"]
+    assert count(db, pg_schema, "o") == 5
+    # input that ends without `complete` never swaps, even when the source sent no status at all
+    silent = harness.write(config, cat, [record("o", {"id": 100}), stream_state("o", "v1b")])
+    assert silent.states == []
+    assert count(db, pg_schema, "o") == 5
     # a run that starts the stream but never completes it leaves the old table and state alone
     partial = harness.write(config, cat, [started, record("o", {"id": 100}), stream_state("o", "v2")])
     assert partial.states == []

@@ -94,19 +94,11 @@ def pg_type_for(schema: Any) -> str:
 
 
 def columns_for(json_schema: dict[str, Any]) -> list[Column]:
-    """Typed columns for the top-level properties, in schema order; later duplicates of a name are dropped."""
+    """Typed columns for the top-level properties, in schema order (two may share a name: see `collisions`)."""
     properties = json_schema.get("properties")
     if not isinstance(properties, dict):
         return []
-    columns: list[Column] = []
-    seen: set[str] = set()
-    for prop, schema in properties.items():
-        name = column_name(prop)
-        if name in seen:
-            continue
-        seen.add(name)
-        columns.append(Column(prop, name, pg_type_for(schema)))
-    return columns
+    return [Column(prop, column_name(prop), pg_type_for(schema)) for prop, schema in properties.items()]
 
 
 def same_type(existing: str, wanted: str) -> bool:
