@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from sync_protocol import (
     ConnectorError,
     DestinationSyncMode,
@@ -289,7 +290,7 @@ class WriteSession:
             if not slot.scheduled:
                 slot.scheduled = True
                 self._ready.append(slot)
-                self._cond.notify()
+                self._cond.notify_all()  # workers and the calling thread wait on one condition
 
     def flush_all(self) -> None:
         """Hand every non-empty batch to the workers."""
@@ -310,6 +311,8 @@ class WriteSession:
         self.flush_all()
         self.wait_idle()
         with self._cond:
+            if self._globals_poisoned:  # a stream failed while what came before was committing
+                return
             blockers = {name for name, slot in self._slots.items() if slot.overwrite_open or slot.held}
             self._pending_globals.append(_PendingGlobal(message, blockers))
         self._commit_globals()
@@ -329,10 +332,23 @@ class WriteSession:
         if not ready:
             return
         with self._pool.borrow() as conn, map_psycopg_errors(self._redactor), conn.cursor() as cur:
-            data = {"data": ready[-1].source_state.data}
-            _state_table.upsert_state(cur, self._config.target_schema, _state_table.GLOBAL_KEY, data)
+            self._store_global(cur, ready[-1])
             conn.commit()
         self.results.extend(ready)
+
+    def _globals_freed_by(self, stream: str) -> list[SourceStateMessage]:
+        """The leading pending global states that only wait for `stream`'s swap (they commit with it)."""
+        with self._cond:
+            freed: list[SourceStateMessage] = []
+            for pending in self._pending_globals:
+                if pending.blockers - {stream}:
+                    break
+                freed.append(pending.message)
+            return freed
+
+    def _store_global(self, cur: psycopg.Cursor[Any], message: SourceStateMessage) -> None:
+        data = {"data": message.source_state.data}
+        _state_table.upsert_state(cur, self._config.target_schema, _state_table.GLOBAL_KEY, data)
 
     # ---- the workers ---------------------------------------------------------------------------------------
 
@@ -398,7 +414,11 @@ class WriteSession:
                     return
                 loader.swap(cur)
                 states = slot.held
+                globals_ = self._globals_freed_by(stream)
+                if globals_:
+                    self._store_global(cur, globals_[-1])
             else:
+                globals_ = []
                 if slot.skip_unchanged is None:
                     slot.skip_unchanged = loader.has_rows(cur)
                 if batch.count:
@@ -417,6 +437,9 @@ class WriteSession:
         slot.state = new_state
         self.results.extend(states)
         if job.kind is _Kind.FINISH and slot.overwrite:
+            with self._cond:
+                del self._pending_globals[: len(globals_)]
+                self.results.extend(globals_)
             self._overwrite_closed(slot, swapped=True)
 
     def _overwrite_closed(self, slot: _Slot, *, swapped: bool) -> None:
@@ -424,8 +447,13 @@ class WriteSession:
             slot.overwrite_open = False
             slot.held = []
             slot.finished = swapped
+            stream = slot.table.stream
+            if not swapped:  # rows before these globals were dropped: they (and all later ones) are never echoed
+                hit = next((i for i, p in enumerate(self._pending_globals) if stream in p.blockers), None)
+                if hit is not None:
+                    del self._pending_globals[hit:]
             for pending in self._pending_globals:
-                pending.blockers.discard(slot.table.stream)
+                pending.blockers.discard(stream)
 
     def _fail(self, slot: _Slot, exc: ConnectorError) -> None:
         if exc.level is not ErrorLevel.STREAM:
@@ -478,10 +506,6 @@ class WriteSession:
                 worker.join()
         yield from self.drain()
         self._commit_globals()
-        if self._pending_globals:
-            log.warning(
-                "%d global state(s) not echoed: an overwrite they follow did not complete", len(self._pending_globals)
-            )
         yield from self.drain()
 
     def abort(self) -> None:
