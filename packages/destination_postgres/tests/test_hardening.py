@@ -104,7 +104,7 @@ def test_a_stream_error_stops_that_stream_only(
     harness: ConnectorHarness, config: dict[str, Any], pg_schema: str, db: Any, bad: dict[str, Any], why: str
 ) -> None:
     cat = catalog(stream("good", INT_ID), stream("bad", INT_ID | {"name": {"type": "string"}}))
-    messages = [
+    messages: list[Any] = [
         record("bad", {"id": 1}),
         stream_state("bad", "b1"),
         record("good", {"id": 1}),
@@ -145,7 +145,12 @@ def test_a_global_state_waits_for_an_open_overwrite(
     harness: ConnectorHarness, config: dict[str, Any], pg_schema: str, db: Any
 ) -> None:
     cat = catalog(stream("o", INT_ID, mode="overwrite"), stream("inc", INT_ID))
-    before = [record("o", {"id": 1}), record("inc", {"id": 1}), global_state({"g": 1}), record("inc", {"id": 2})]
+    before: list[Any] = [
+        record("o", {"id": 1}),
+        record("inc", {"id": 1}),
+        global_state({"g": 1}),
+        record("inc", {"id": 2}),
+    ]
     unfinished = harness.write(config, cat, [*before, stream_state("inc", "i2")])
     assert [s.source_state.data for s in unfinished.states] == ["i2"]  # the global covers rows that were dropped
     assert "global" not in stored_states(db, pg_schema)
@@ -158,7 +163,7 @@ def test_no_global_state_after_a_stream_failed(
     harness: ConnectorHarness, config: dict[str, Any], pg_schema: str, db: Any
 ) -> None:
     cat = catalog(stream("a", INT_ID), stream("b", INT_ID))
-    messages = [record("a", {"id": 1}), record("b", {"id": "x"}), global_state({"g": 1})]
+    messages: list[Any] = [record("a", {"id": 1}), record("b", {"id": "x"}), global_state({"g": 1})]
     result = harness.write(config, cat, messages)
     assert result.states == [] and [e.error.stream for e in result.of_type(ErrorMessage)] == ["b"]
     assert ids(db, pg_schema, "a") == [1]
@@ -209,7 +214,12 @@ def test_percent_in_stream_and_field_names_loads(
     props = {"id": {"type": "string"}, "100%": {"type": "integer"}, "%s": {"type": "string"}, "a%%b": {}}
     cat = catalog(stream("growth %", props), stream("%(x)s", props, mode="overwrite"))
     data = {"id": "1", "100%": 7, "%s": "s", "a%%b": {"k": 1}}
-    messages = [record("growth %", data), stream_state("growth %", "%d"), record("%(x)s", data), complete("%(x)s")]
+    messages: list[Any] = [
+        record("growth %", data),
+        stream_state("growth %", "%d"),
+        record("%(x)s", data),
+        complete("%(x)s"),
+    ]
     result = harness.write(config, cat, messages)
     assert result.of_type(ErrorMessage) == [] and [s.source_state.data for s in result.states] == ["%d"]
     for table in ("growth %", "%(x)s"):
