@@ -33,14 +33,18 @@ _NULL = msgspec.Raw(b"null")
 
 
 def prepare_session(conn: psycopg.Connection[Any], lz4: bool) -> None:
-    """Session settings every loading connection needs, and its temp staging table; commits."""
+    """Session settings every loading connection needs, and its temp staging table; commits.
+
+    Staged rows up to a page are kept inline and uncompressed: they live for one batch, and compressing them
+    (then decompressing them for the merge) cost more than it saved.
+    """
     conn.execute("SET TIME ZONE 'UTC'")
     if lz4:
         conn.execute("SET default_toast_compression = lz4")
     conn.execute(
         sql.SQL(
             "CREATE TEMP TABLE IF NOT EXISTS {} (seq bigint NOT NULL, deleted boolean NOT NULL, pk text,"
-            " raw text NOT NULL) ON COMMIT DELETE ROWS"
+            " raw text NOT NULL) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS"
         ).format(sql.Identifier(STAGE_TABLE))
     )
     conn.commit()
@@ -133,7 +137,9 @@ class StreamLoader:
         self.table = table
         self.run_id = run_id
         self.overwrite_table = overwrite_table_name(table.table)
-        self._insert: dict[bool, sql.Composed] = {}
+        self._insert: dict[tuple[bool, bool], sql.Composed] = {}
+        self.plain_insert = False
+        """Try a plain INSERT first (set by the caller for tables that held no rows when the run began)."""
 
     def target(self, overwriting: bool) -> sql.Identifier:
         """The table batches go to: the stream's table, or the new one an overwrite builds."""
@@ -187,11 +193,23 @@ class StreamLoader:
             cur.execute(self._unchanged_sql(target))
             cur.execute("RESET enable_hashjoin")
             cur.execute("RESET enable_mergejoin")
-        insert = self._insert.get(overwriting)
-        if insert is None:
-            insert = self._insert[overwriting] = self._insert_sql(target)
-        cur.execute(insert)
+        if unique and self.plain_insert:
+            # into a table that was empty when this run began, keys rarely repeat across batches: a plain INSERT
+            # skips ON CONFLICT's speculative insertion; the first repeated key falls back for good
+            try:
+                with cur.connection.transaction():
+                    cur.execute(self._statement(target, overwriting, plain=True))
+            except psycopg.errors.UniqueViolation:
+                self.plain_insert = False
+        if not (unique and self.plain_insert):
+            cur.execute(self._statement(target, overwriting, plain=False))
         cur.execute(sql.SQL("TRUNCATE {}").format(stage))
+
+    def _statement(self, target: sql.Identifier, overwriting: bool, plain: bool) -> sql.Composed:
+        insert = self._insert.get((overwriting, plain))
+        if insert is None:
+            insert = self._insert[(overwriting, plain)] = self._insert_sql(target, merge=not plain)
+        return insert
 
     def _key_matches(self) -> sql.Composable:
         pk_json = sql.SQL("s.pk::jsonb")
@@ -210,7 +228,7 @@ class StreamLoader:
             "DELETE FROM {} s USING {} t WHERE NOT s.deleted AND {} AND t.{} = hashtextextended(s.raw, 0)"
         ).format(sql.Identifier(STAGE_TABLE), target, self._key_matches(), sql.Identifier(HASH_COLUMN))
 
-    def _insert_sql(self, target: sql.Identifier) -> sql.Composed:
+    def _insert_sql(self, target: sql.Identifier, *, merge: bool) -> sql.Composed:
         columns = self.table.columns
         j = sql.SQL("s.j")
         names = sql.SQL(", ").join(
@@ -225,7 +243,7 @@ class StreamLoader:
             "INSERT INTO {target} AS t ({names}) SELECT {values}"
             " FROM (SELECT raw::jsonb AS j, hashtextextended(raw, 0) AS h FROM {stage} WHERE NOT deleted OFFSET 0) AS s"
         ).format(target=target, names=names, values=values, stage=sql.Identifier(STAGE_TABLE))
-        if not self.table.unique:
+        if not self.table.unique or not merge:
             return query
         updates = sql.SQL(", ").join(
             sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(name))

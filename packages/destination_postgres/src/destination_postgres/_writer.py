@@ -404,6 +404,7 @@ class WriteSession:
             if slot.overwrite and (batch.count or job.kind is _Kind.FINISH or not slot.finished):
                 if (batch.count or job.kind is _Kind.FINISH) and not slot.overwrite_open:
                     loader.begin_overwrite(cur)
+                    loader.plain_insert = True
                     slot.overwrite_open = True
                     slot.finished = False
                 if batch.count:
@@ -421,6 +422,7 @@ class WriteSession:
                 globals_ = []
                 if slot.skip_unchanged is None:
                     slot.skip_unchanged = loader.has_rows(cur)
+                    loader.plain_insert = not slot.skip_unchanged
                 if batch.count:
                     loader.apply(cur, batch, overwriting=False, skip_unchanged=slot.skip_unchanged)
                 states = batch.states
