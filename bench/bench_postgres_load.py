@@ -202,6 +202,19 @@ def _vm_hwm_kib(pid: int) -> int:
     return 0
 
 
+def server_cpu_s(url: str) -> float:
+    """CPU seconds of the server's exited backends so far (the postmaster's children), 0 if unreadable."""
+    time.sleep(0.5)  # let the postmaster reap the backends that just exited
+    try:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT setting FROM pg_settings WHERE name = 'data_directory'").fetchone()
+        pid = int(Path(row[0] if row else "", "postmaster.pid").read_text().split()[0])
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime + cstime
+    except (OSError, ValueError, IndexError, psycopg.Error):
+        return 0.0
+
+
 def count_rows(url: str, schema: str, tables: list[str]) -> int:
     with psycopg.connect(url) as conn:
         total = 0
@@ -383,17 +396,22 @@ def one_config(args: argparse.Namespace, url: str, resources: dict[str, Any], co
     rows: list[dict[str, float]] = []
     for round_ in range(args.rounds):
         setup_tables(url, "bench_raw", catalog, tmp)
+        cpu0 = server_cpu_s(url)
         raw_s = raw_copy(url, "bench_raw", payloads)
+        raw_server = server_cpu_s(url) - cpu0
         assert count_rows(url, "bench_raw", names) == total
         drop_schema(url, "bench_raw")
 
         config = {"url": url, "schema": "bench_writer", "parallel_streams": count}
+        cpu0 = server_cpu_s(url)
         write_s, states, rss, cpu = run_writer(config, catalog, input_path, tmp)
+        write_server = server_cpu_s(url) - cpu0
         assert count_rows(url, "bench_writer", names) == total
         assert states == sum(-(-len(r) // PAGE) for r in streams.values()), states
         again_s, _, _, _ = run_writer(config, catalog, input_path, tmp)
         drop_schema(url, "bench_writer")
         row = {"raw": raw_s, "write": write_s, "again": again_s, "rss": rss / 1024, "cpu": cpu}
+        row |= {"raw_server": raw_server, "write_server": write_server}
         if args.projection:
             for label, client_typed in (("server", False), ("client", True)):
                 setup_tables(url, "bench_proj", catalog, tmp)
@@ -403,7 +421,8 @@ def one_config(args: argparse.Namespace, url: str, resources: dict[str, Any], co
         rows.append(row)
         print(
             f"  round {round_ + 1}: raw {raw_s:.2f} s, write {write_s:.2f} s ({100 * raw_s / write_s:.0f}%),"
-            f" (writer CPU {cpu:.2f} s), re-run {again_s:.2f} s, peak RSS {rss / 1024:.0f} MB"
+            f" (CPU: writer {cpu:.1f} s, server {write_server:.1f} s vs {raw_server:.1f} s for raw),"
+            f" re-run {again_s:.2f} s, peak RSS {rss / 1024:.0f} MB"
             + (f", projection server {row['server']:.2f} s / client {row['client']:.2f} s" if args.projection else ""),
             flush=True,
         )

@@ -268,7 +268,7 @@ def _closed_port() -> int:
 
 
 def test_a_server_never_reachable_is_a_global_error_that_says_what_to_do(harness: ConnectorHarness) -> None:
-    config = {"url": f"postgresql://u:sekret-pw-1@127.0.0.1:{_closed_port()}/db", "connect_timeout_s": 2}
+    config = {"url": f"postgresql://u:sekret-pw-1@127.0.0.1:{_closed_port()}/db", "connect_retry_s": 1}
     cat = catalog(stream("s", INT_ID))
     result = harness.write(config, cat, [record("s", {"id": 1})], expect_exit=1)
     [error] = result.of_type(ErrorMessage)
@@ -277,16 +277,14 @@ def test_a_server_never_reachable_is_a_global_error_that_says_what_to_do(harness
     assert "sekret-pw-1" not in str(result.messages) + result.stderr
 
 
-@pytest.mark.parametrize("password", ["p%ss w0rdzz", "50%zzqq!x", "spqce zz9", "ta1lqq%"])
+@pytest.mark.parametrize("password", ["p%ss w0rdzz", "50%zzqq!x"])
 def test_an_unparsable_url_never_leaks_the_password(harness: ConnectorHarness, password: str) -> None:
     config = {"url": f"postgresql://bob:{password}@127.0.0.1:5432/db"}
-    for command, args in (("write", {"catalog": catalog(stream("s", INT_ID))}), ("setup", {"catalog": catalog()})):
-        result = harness.invoke(command, config=config, stdin=b"", expect_exit=None, **args)
-        assert result.exit_code == 1
-        [error] = result.of_type(ErrorMessage)
-        assert error.error.failure_type == "config_error" and "percent-encoded" in error.error.message
-        printed = str(result.messages) + result.stderr
-        assert not [part for part in password.split() if part in printed]
+    result = harness.write(config, catalog(stream("s", INT_ID)), [], expect_exit=1)
+    [error] = result.of_type(ErrorMessage)
+    assert error.error.failure_type == "config_error" and "percent-encoded" in error.error.message
+    printed = str(result.messages) + result.stderr
+    assert not [part for part in password.split() if part in printed]
     status = harness.check(config)
     assert status.status == "failed" and password not in str(status)
 

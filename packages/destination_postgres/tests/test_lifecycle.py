@@ -41,7 +41,7 @@ def test_check(harness: ConnectorHarness, config: dict[str, Any]) -> None:
 
 def test_secrets_never_printed(harness: ConnectorHarness, pg_schema: str) -> None:
     secret = "Sup3rSecretPw"
-    bad = {"url": f"postgresql://bob:{secret}@127.0.0.1:1/db", "schema": pg_schema, "connect_timeout_s": 2}
+    bad = {"url": f"postgresql://bob:{secret}@127.0.0.1:1/db", "schema": pg_schema, "connect_retry_s": 0}
     status = harness.check(bad)
     assert status.status == ConnectionStatusValue.FAILED
     written = harness.write(bad, one_stream({"id": {"type": "string"}}), [record("s", {"id": "1"})], expect_exit=1)

@@ -14,8 +14,9 @@ from sync_protocol.sdk import Redactor
 SYSTEM_SCHEMAS = frozenset({"information_schema"})
 
 UNPARSABLE_URL = (
-    "the connection URL cannot be parsed: a password with special characters such as '%', '@', '/' or spaces must"
-    " be percent-encoded ('%25', '%40', '%2F', '%20'), or give host, user and password as separate fields"
+    "the connection URL cannot be parsed (expected postgresql://user:password@host:5432/database): a password"
+    " with special characters such as '%', '@', '/' or spaces must be percent-encoded ('%25', '%40', '%2F',"
+    " '%20'), or give host, user and password as separate fields"
 )
 
 
@@ -56,6 +57,12 @@ class PostgresConfig(BaseModel):
         default=1.0, ge=0, description="A checkpoint waits at most this long for its batch to fill."
     )
     connect_timeout_s: int = Field(default=10, ge=1, description="Seconds to wait for a connection.")
+    connect_retry_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long the first connection keeps retrying a server that refuses or does not answer"
+        " (e.g. while it restarts); after that the command fails with a global error.",
+    )
 
     @field_validator("target_schema")
     @classmethod

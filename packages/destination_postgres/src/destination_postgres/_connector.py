@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
@@ -28,22 +30,36 @@ from sync_protocol.sdk import Connector, RawRecord, Redactor
 from . import _ddl, _state_table
 from ._config import PostgresConfig
 from ._ddl import StreamTable
-from ._errors import Phase, map_psycopg_errors
+from ._errors import Phase, map_psycopg_errors, worth_retrying
 from ._inbox import Inbox
 from ._naming import collisions, table_name
 from ._pool import ConnectionPool
 from ._writer import WriteSession
+
+log = logging.getLogger("destination_postgres")
 
 
 def _log(level: LogLevel, text: str) -> LogMessage:
     return LogMessage(log=Log(level=level, message=text))
 
 
-def connect(config: PostgresConfig, redactor: Redactor) -> psycopg.Connection[Any]:
-    """The first connection of a command: an unreachable server is a `global` error that says what to do."""
+def connect(config: PostgresConfig, redactor: Redactor, *, retry: bool = True) -> psycopg.Connection[Any]:
+    """The first connection of a command, retried for `connect_retry_s` while the server refuses or does not
+    answer (a destination restarted during an outage waits for the server); then a `global` error that says
+    what to do."""
     conninfo = config.conninfo()
-    with map_psycopg_errors(redactor, phase=Phase.START):
-        return psycopg.connect(conninfo)
+    deadline = time.monotonic() + (config.connect_retry_s if retry else 0)
+    delay = 0.25
+    while True:
+        try:
+            return psycopg.connect(conninfo)
+        except psycopg.Error as exc:
+            if not worth_retrying(exc) or time.monotonic() + delay > deadline:
+                with map_psycopg_errors(redactor, phase=Phase.START):
+                    raise
+            log.info("PostgreSQL is not reachable yet; retrying in %.2g s", delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 class PostgresDestination(Connector[PostgresConfig]):
@@ -55,7 +71,7 @@ class PostgresDestination(Connector[PostgresConfig]):
         """Connect and verify we may create tables in the target schema (or create the schema)."""
         schema = config.target_schema
         redactor = config.redactor()
-        with connect(config, redactor) as conn, map_psycopg_errors(redactor):
+        with connect(config, redactor, retry=False) as conn, map_psycopg_errors(redactor):
             row = conn.execute(
                 "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s),"
                 " has_database_privilege(current_database(), 'CREATE'), current_user",

@@ -77,6 +77,15 @@ def translate(
     return StreamError(f"writing stream {stream!r} failed: {message}", stream=stream, internal_message=detail)
 
 
+def worth_retrying(exc: psycopg.Error) -> bool:
+    """Whether a failed connection attempt may succeed later: the server refused, did not answer, or is
+    starting up or shutting down (not a refused login, an unknown database or an unknown host)."""
+    sqlstate = exc.sqlstate or ""
+    if sqlstate:
+        return sqlstate in ("57P03", "57P01", "53300")  # cannot connect now, admin shutdown, too many connections
+    return isinstance(exc, psycopg.OperationalError) and "could not translate host name" not in str(exc)
+
+
 @contextmanager
 def map_psycopg_errors(redactor: Redactor, *, stream: str | None = None, phase: Phase = Phase.WORK) -> Iterator[None]:
     """Re-raise any psycopg error inside the block as a `ConnectorError`, `from` the original, redacted."""

@@ -75,7 +75,11 @@ def _copy_text(value: bytes) -> bytes:
 
 @dataclass
 class Batch:
-    """Encoded rows of one stream waiting for COPY, plus the checkpoints that arrived among them."""
+    """Encoded rows of one stream waiting for COPY, plus the checkpoints that arrived among them.
+
+    Rows after the last checkpoint are not covered by any: committing them and then crashing would make the
+    source send them again (duplicates in `append`). `split_at_last_state` keeps them for the next batch.
+    """
 
     rows: bytearray = field(default_factory=bytearray)
     count: int = 0
@@ -83,16 +87,50 @@ class Batch:
     has_duplicates: bool = False
     keys: set[bytes] = field(default_factory=set)
     states: list[SourceStateMessage] = field(default_factory=list)
+    covered_bytes: int = 0
+    """Length of `rows` when the last state arrived."""
+    covered_count: int = 0
+    tail_keys: list[bytes] = field(default_factory=list)
+    """Keys of the rows after the last state."""
+
+    def add_state(self, state: SourceStateMessage) -> None:
+        """A checkpoint: it covers every row before it."""
+        self.states.append(state)
+        self.covered_bytes = len(self.rows)
+        self.covered_count = self.count
+        self.tail_keys.clear()
+
+    @property
+    def uncovered(self) -> int:
+        """Rows after the last checkpoint."""
+        return self.count - self.covered_count
+
+    def split_at_last_state(self) -> Batch:
+        """Cut the rows after the last checkpoint off into a new batch (returned); this one keeps the rest."""
+        tail = Batch(
+            rows=bytearray(self.rows[self.covered_bytes :]),
+            count=self.count - self.covered_count,
+            has_deletes=self.has_deletes,
+            keys=set(self.tail_keys),
+            tail_keys=self.tail_keys,
+        )
+        del self.rows[self.covered_bytes :]
+        self.count = self.covered_count
+        self.tail_keys = []
+        return tail
 
 
 class RowEncoder:
     """Turns one record's data bytes into a line of COPY text `seq \\t deleted \\t pk-json \\t raw-json`."""
 
-    __slots__ = ("_decode_key", "_key_props", "_stream")
+    __slots__ = ("_decode_key", "_key_props", "_seq", "_single", "_stream")
 
     def __init__(self, stream: str, key_props: tuple[str, ...]) -> None:
         self._stream = stream
         self._key_props = key_props
+        self._single = len(key_props) == 1
+        self._seq = 0
+        """Row order across batches (a batch's rows may move to the next one)."""
         fields = [(f"k{i}", msgspec.Raw, _NULL) for i in range(len(key_props))]
         key_type = msgspec.defstruct("Key", fields, rename={f"k{i}": p for i, p in enumerate(key_props)})
         self._decode_key = msgspec.json.Decoder(key_type).decode
@@ -102,32 +140,44 @@ class RowEncoder:
             key = self._decode_key(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise StreamError(f"stream {self._stream!r}: a record's data is not valid JSON: {exc}") from None
-        values = [bytes(getattr(key, f"k{i}")) for i in range(len(self._key_props))]
-        if b"null" in values:
-            raise StreamError(
-                f"stream {self._stream!r}: a record has no value for primary key {list(self._key_props)}",
-                stream=self._stream,
-            )
-        pk = b"[" + b",".join(values) + b"]"
-        if b"\\" in pk or b" " in pk or b"\t" in pk or b"\n" in pk or b"\r" in pk:
-            pk = orjson.dumps(orjson.loads(pk))  # one spelling per key, so duplicates are found
+        if self._single:
+            pk = b"[%s]" % key.k0  # type: ignore[attr-defined]
+        else:
+            pk = b"[" + b",".join([bytes(getattr(key, f"k{i}")) for i in range(len(self._key_props))]) + b"]"
+        if b"null" in pk or b"\\" in pk or b" " in pk or b"\t" in pk or b"\n" in pk or b"\r" in pk:
+            values = orjson.loads(pk)
+            if None in values:
+                raise StreamError(
+                    f"stream {self._stream!r}: a record has no value for primary key {list(self._key_props)}",
+                    stream=self._stream,
+                )
+            pk = orjson.dumps(values)  # one spelling per key, so duplicates are found
         return pk
 
     def add(self, batch: Batch, data: bytes, deleted: bool) -> None:
         """Append a record to `batch`; `StreamError` if it lacks a primary key value."""
         if self._key_props:
             pk = self._key(data)
-            if pk in batch.keys:
+            keys = batch.keys
+            if pk in keys:
                 batch.has_duplicates = True
             else:
-                batch.keys.add(pk)
-            pk = _copy_text(pk)
+                keys.add(pk)
+            batch.tail_keys.append(pk)
+            if b"\\" in pk:
+                pk = pk.replace(b"\\", b"\\\\")
         else:
             pk = b"\\N"
         if deleted:
             batch.has_deletes = True
-        batch.rows += b"%d\t%s\t%s\t%s\n" % (batch.count, b"t" if deleted else b"f", pk, _copy_text(data))
+        if b"\\" in data or b"\t" in data or b"\r" in data:
+            data = _copy_text(data)
+        rows = batch.rows
+        rows += b"%d\t%s\t%s\t" % (self._seq, b"t" if deleted else b"f", pk)
+        rows += data
+        rows += b"\n"
         batch.count += 1
+        self._seq += 1
 
 
 class StreamLoader:
