@@ -51,7 +51,10 @@ class PostgresConfig(BaseModel):
         default=16 * 1024 * 1024, ge=1024, description="Encoded bytes per COPY batch (at most), bounds memory."
     )
     parallel_streams: int = Field(
-        default=4, ge=1, le=64, description="Streams loaded at the same time (each stream has its own connection)."
+        default=4,
+        ge=1,
+        le=64,
+        description="Connections (and streams loaded at the same time); more streams queue behind them.",
     )
     max_state_delay_s: float = Field(
         default=1.0, ge=0, description="A checkpoint waits at most this long for its batch to fill."
