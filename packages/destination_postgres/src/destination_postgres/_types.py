@@ -126,10 +126,12 @@ def projection(pg_type: str, container: sql.Composable, key: str | int, schema: 
     if pg_type == BOOLEAN:
         return sql.SQL("CASE WHEN jsonb_typeof({v}) = 'boolean' THEN {v}::boolean END").format(v=value)
     if pg_type in _INTEGER_DIGITS:
-        pattern = sql.Literal(f"^-?[0-9]{{1,{_INTEGER_DIGITS[pg_type]}}}$")
-        return sql.SQL("CASE WHEN jsonb_typeof({v}) = 'number' AND {t} ~ {p} THEN {t}::{ty} END").format(
-            v=value, t=text, p=pattern, ty=sql.SQL(pg_type)
-        )
+        # straight from the jsonb numeric: no text round trip, no regex (a whole number of at most N digits)
+        limit = sql.Literal(10 ** _INTEGER_DIGITS[pg_type])
+        return sql.SQL(
+            "CASE WHEN jsonb_typeof({v}) = 'number' AND scale({v}::numeric) = 0 AND abs({v}::numeric) < {n}"
+            " THEN {v}::numeric::{ty} END"
+        ).format(v=value, n=limit, ty=sql.SQL(pg_type))
     if pg_type in _NUMBER_TYPES or pg_type.startswith("numeric"):
         return sql.SQL("CASE WHEN jsonb_typeof({v}) = 'number' THEN {v}::numeric::{ty} END").format(
             v=value, ty=sql.SQL(pg_type)
