@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from destination_postgres._naming import overwrite_table_name, table_name
 from psycopg import sql
 from sync_protocol import ConfiguredCatalog, ConnectionStatusValue, ErrorMessage, LogMessage
 from sync_protocol.sdk import record
@@ -87,6 +88,8 @@ def test_teardown_drops_only_what_setup_created(
     assert gone == (0,)  # setup created the schema, so teardown removes it
     harness.invoke("setup", config=config, catalog=catalog)
     db.execute(sql.SQL("CREATE TABLE {} (x int)").format(sql.Identifier(pg_schema, "not_ours")))
+    unfinished = overwrite_table_name(table_name("s"))  # what a crash in the middle of an overwrite leaves
+    db.execute(sql.SQL("CREATE TABLE {} (x int)").format(sql.Identifier(pg_schema, unfinished)))
     harness.invoke("teardown", config=config)
     left = db.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", [pg_schema]).fetchall()
     assert left == [("not_ours",)]

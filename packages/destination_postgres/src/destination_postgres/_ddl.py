@@ -27,6 +27,7 @@ from ._naming import (
     SYNCED_AT_COLUMN,
     collisions,
     column_name,
+    overwrite_table_name,
     table_name,
 )
 from ._types import JSONB, TEXT, Column, columns_for, helper_functions_sql, projection, same_type
@@ -261,6 +262,9 @@ def teardown(conn: psycopg.Connection[Any], schema: str) -> list[str]:
         for kind, name in objects:
             if kind == "table":
                 cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema, name)))
+                # and the table of an overwrite a crash left unfinished (the next overwrite would drop it too)
+                leftover = sql.Identifier(schema, overwrite_table_name(name))
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(leftover))
             elif kind == "function":
                 cur.execute(sql.SQL("DROP FUNCTION IF EXISTS {}(text)").format(sql.Identifier(schema, name)))
             else:
