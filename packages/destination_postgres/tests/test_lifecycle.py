@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from destination_postgres._naming import overwrite_table_name, table_name
 from psycopg import sql
 from sync_protocol import ConfiguredCatalog, ConnectionStatusValue, ErrorMessage, LogMessage
 from sync_protocol.sdk import record
@@ -41,7 +42,7 @@ def test_check(harness: ConnectorHarness, config: dict[str, Any]) -> None:
 
 def test_secrets_never_printed(harness: ConnectorHarness, pg_schema: str) -> None:
     secret = "Sup3rSecretPw"
-    bad = {"url": f"postgresql://bob:{secret}@127.0.0.1:1/db", "schema": pg_schema, "connect_timeout_s": 2}
+    bad = {"url": f"postgresql://bob:{secret}@127.0.0.1:1/db", "schema": pg_schema, "connect_retry_s": 0}
     status = harness.check(bad)
     assert status.status == ConnectionStatusValue.FAILED
     written = harness.write(bad, one_stream({"id": {"type": "string"}}), [record("s", {"id": "1"})], expect_exit=1)
@@ -87,6 +88,8 @@ def test_teardown_drops_only_what_setup_created(
     assert gone == (0,)  # setup created the schema, so teardown removes it
     harness.invoke("setup", config=config, catalog=catalog)
     db.execute(sql.SQL("CREATE TABLE {} (x int)").format(sql.Identifier(pg_schema, "not_ours")))
+    unfinished = overwrite_table_name(table_name("s"))  # what a crash in the middle of an overwrite leaves
+    db.execute(sql.SQL("CREATE TABLE {} (x int)").format(sql.Identifier(pg_schema, unfinished)))
     harness.invoke("teardown", config=config)
     left = db.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", [pg_schema]).fetchall()
     assert left == [("not_ours",)]

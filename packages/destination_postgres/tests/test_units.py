@@ -5,9 +5,9 @@ from __future__ import annotations
 import destination_postgres
 import pytest
 from destination_postgres import PostgresConfig, pg_type_for
-from destination_postgres._errors import scrub
 from destination_postgres._naming import column_name, fit_identifier, table_name
 from pydantic import ValidationError
+from sync_protocol import ConfigError
 
 
 def test_exported_members() -> None:
@@ -50,12 +50,27 @@ def test_type_mapping(schema: dict[str, object], expected: str) -> None:
     assert pg_type_for(schema) == expected
 
 
-def test_scrub_masks_passwords_in_any_form() -> None:
-    text = "bad dsn postgresql://bob:hunter22@h/db and password=hunter22 and password='x y'"
-    cleaned = scrub(text, ["hunter22"])
-    assert "hunter22" not in cleaned
-    assert "x y" not in cleaned
-    assert "bob" in cleaned
+@pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        ("postgresql://bob:hunter22@h/db", "hunter22"),
+        ("postgresql://bob:p%ss word@h/db", "p%ss word"),  # unparsable: still found
+        ("postgresql://bob:h%40nter%2022@h/db", "h@nter 22"),  # percent-encoded: both spellings
+    ],
+)
+def test_the_url_password_is_a_secret_in_every_spelling(url: str, password: str) -> None:
+    config = PostgresConfig.model_validate({"url": url})
+    redactor = config.redactor()
+    text = f"failed for {url} with {password}"
+    assert password not in redactor.text(text) and url not in redactor.text(text) and "bob" not in password
+
+
+def test_an_unparsable_url_is_refused_without_quoting_it() -> None:
+    config = PostgresConfig.model_validate({"url": "postgresql://bob:p%ss word@h/db"})
+    with pytest.raises(ConfigError) as caught:
+        config.conninfo()
+    assert "p%ss" not in str(caught.value) and "percent-encoded" in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
 def test_config_rules() -> None:

@@ -156,10 +156,16 @@ def test_append_mode_keeps_every_version(
     harness: ConnectorHarness, config: dict[str, Any], pg_schema: str, db: Any
 ) -> None:
     cat = catalog(stream("log", {"id": {"type": "string"}, "n": {"type": "integer"}}, mode="append"))
-    harness.write(config, cat, [record("log", {"id": "a", "n": 1}), record("log", {"id": "a", "n": 2})])
-    harness.write(config, cat, [record("log", {"id": "a", "n": 3}), record("log", {"id": "b", "n": 1})])
+    complete = StreamStatusMessage(stream_status=StreamStatus(stream="log", status=StreamStatusValue.COMPLETE))
+    harness.write(config, cat, [record("log", {"id": "a", "n": 1}), record("log", {"id": "a", "n": 2}), complete])
+    # rows after the last checkpoint, in a stream not completed, are not appended: a replay would repeat them
+    ended = harness.write(
+        config, cat, [record("log", {"id": "a", "n": 3}), stream_state("log", 1), record("log", {"id": "c"})]
+    )
+    assert [s.source_state.data for s in ended.states] == [1]
+    harness.write(config, cat, [record("log", {"id": "b", "n": 1}), stream_state("log", 2)])
     assert count(db, pg_schema, "log") == 4
-    harness.write(config, cat, [record("log", {"id": "a"}, deleted=True), record("log", {"id": "a", "n": 4})])
+    harness.write(config, cat, [record("log", {"id": "a"}, deleted=True), record("log", {"id": "a", "n": 4}), complete])
     got = db.execute(sql.SQL("SELECT id, n FROM {} ORDER BY id, n").format(sql.Identifier(pg_schema, "log")))
     assert got.fetchall() == [("a", 4), ("b", 1)]
 
@@ -168,10 +174,15 @@ def test_overwrite_swaps_at_stream_end(
     harness: ConnectorHarness, config: dict[str, Any], pg_schema: str, db: Any
 ) -> None:
     cat = catalog(stream("o", {"id": {"type": "integer"}}, mode="overwrite"))
-    harness.write(config, cat, [record("o", {"id": i}) for i in range(5)] + [stream_state("o", "v1")])
-    assert count(db, pg_schema, "o") == 5
     complete = StreamStatusMessage(stream_status=StreamStatus(stream="o", status=StreamStatusValue.COMPLETE))
     started = StreamStatusMessage(stream_status=StreamStatus(stream="o", status=StreamStatusValue.STARTED))
+    first = harness.write(config, cat, [record("o", {"id": i}) for i in range(5)] + [stream_state("o", "v1"), complete])
+    assert [s.source_state.data for s in first.states] == ["v1"]
+    assert count(db, pg_schema, "o") == 5
+    # input that ends without `complete` never swaps, even when the source sent no status at all
+    silent = harness.write(config, cat, [record("o", {"id": 100}), stream_state("o", "v1b")])
+    assert silent.states == []
+    assert count(db, pg_schema, "o") == 5
     # a run that starts the stream but never completes it leaves the old table and state alone
     partial = harness.write(config, cat, [started, record("o", {"id": 100}), stream_state("o", "v2")])
     assert partial.states == []

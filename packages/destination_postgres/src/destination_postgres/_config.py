@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from psycopg.conninfo import make_conninfo
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from sync_protocol import ConfigError
+from sync_protocol.sdk import Redactor
 
 SYSTEM_SCHEMAS = frozenset({"information_schema"})
+
+UNPARSABLE_URL = (
+    "the connection URL cannot be parsed (expected postgresql://user:password@host:5432/database): a password"
+    " with special characters such as '%', '@', '/' or spaces must be percent-encoded ('%25', '%40', '%2F',"
+    " '%20'), or give host, user and password as separate fields"
+)
 
 
 def is_system_schema(name: str) -> bool:
@@ -41,12 +51,21 @@ class PostgresConfig(BaseModel):
         default=16 * 1024 * 1024, ge=1024, description="Encoded bytes per COPY batch (at most), bounds memory."
     )
     parallel_streams: int = Field(
-        default=4, ge=1, le=64, description="Streams loaded at the same time (each stream has its own connection)."
+        default=4,
+        ge=1,
+        le=64,
+        description="Connections (and streams loaded at the same time); more streams queue behind them.",
     )
     max_state_delay_s: float = Field(
         default=1.0, ge=0, description="A checkpoint waits at most this long for its batch to fill."
     )
     connect_timeout_s: int = Field(default=10, ge=1, description="Seconds to wait for a connection.")
+    connect_retry_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long the first connection keeps retrying a server that refuses or does not answer"
+        " (e.g. while it restarts); after that the command fails with a global error.",
+    )
 
     @field_validator("target_schema")
     @classmethod
@@ -62,7 +81,8 @@ class PostgresConfig(BaseModel):
         return self
 
     def conninfo(self) -> str:
-        """A libpq connection string; contains the password, so never print it."""
+        """A libpq connection string; contains the password, so never print it. `ConfigError` (quoting nothing)
+        when the URL cannot be parsed."""
         params: dict[str, Any] = {"application_name": "destination-postgres", "connect_timeout": self.connect_timeout_s}
         if self.url is None:
             params.update(host=self.host, port=self.port)
@@ -70,10 +90,14 @@ class PostgresConfig(BaseModel):
         params.update({key: value for key, value in parts.items() if value is not None})
         if self.password is not None:
             params["password"] = self.password.get_secret_value()
-        return make_conninfo(self.url.get_secret_value() if self.url else "", **params)
+        try:
+            return make_conninfo(self.url.get_secret_value() if self.url else "", **params)
+        except psycopg.ProgrammingError:
+            raise ConfigError(UNPARSABLE_URL) from None  # psycopg's text quotes the offending part of the URL
 
     def secrets(self) -> list[str]:
-        """Every secret value, for scrubbing error texts: the URL, its password, the password field."""
+        """Every secret value: the URL, the password field, and the URL's password (raw, decoded and as libpq
+        reads it), found even when the URL cannot be parsed."""
         found: list[str] = []
         if self.password is not None:
             found.append(self.password.get_secret_value())
@@ -81,11 +105,19 @@ class PostgresConfig(BaseModel):
             url = self.url.get_secret_value()
             found.append(url)
             try:
-                from psycopg.conninfo import conninfo_to_dict
-
-                password = conninfo_to_dict(url).get("password")
-            except Exception:  # an unparseable URL is reported elsewhere; scrub what we can
+                password = urlsplit(url).password
+            except ValueError:
                 password = None
-            if isinstance(password, str) and password:
-                found.append(password)
+            if password:
+                found += [password, unquote(password)]
+            try:
+                parsed = conninfo_to_dict(url).get("password")
+            except psycopg.Error:
+                parsed = None
+            if isinstance(parsed, str):
+                found.append(parsed)
         return [s for s in found if s]
+
+    def redactor(self) -> Redactor:
+        """The SDK's redactor over `secrets()`: what every error text passes through."""
+        return Redactor(self.secrets())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
@@ -16,7 +18,6 @@ from sync_protocol import (
     LogLevel,
     LogMessage,
     Message,
-    RecordMessage,
     SourceStateMessage,
     StartMessage,
     StreamError,
@@ -24,24 +25,41 @@ from sync_protocol import (
     StreamStatusValue,
     error_message,
 )
-from sync_protocol.sdk import Connector
+from sync_protocol.sdk import Connector, RawRecord, Redactor
 
 from . import _ddl, _state_table
 from ._config import PostgresConfig
 from ._ddl import StreamTable
-from ._errors import map_psycopg_errors
+from ._errors import Phase, map_psycopg_errors, worth_retrying
 from ._inbox import Inbox
+from ._naming import collisions, table_name
+from ._pool import ConnectionPool
 from ._writer import WriteSession
+
+log = logging.getLogger("destination_postgres")
 
 
 def _log(level: LogLevel, text: str) -> LogMessage:
     return LogMessage(log=Log(level=level, message=text))
 
 
-def connect(config: PostgresConfig) -> psycopg.Connection[Any]:
-    """A connection for DDL and control work; connection failures become Auth/ConfigError."""
-    with map_psycopg_errors(config.secrets(), connecting=True):
-        return psycopg.connect(config.conninfo())
+def connect(config: PostgresConfig, redactor: Redactor, *, retry: bool = True) -> psycopg.Connection[Any]:
+    """The first connection of a command, retried for `connect_retry_s` while the server refuses or does not
+    answer (a destination restarted during an outage waits for the server); then a `global` error that says
+    what to do."""
+    conninfo = config.conninfo()
+    deadline = time.monotonic() + (config.connect_retry_s if retry else 0)
+    delay = 0.25
+    while True:
+        try:
+            return psycopg.connect(conninfo)
+        except psycopg.Error as exc:
+            if not worth_retrying(exc) or time.monotonic() + delay > deadline:
+                with map_psycopg_errors(redactor, phase=Phase.START):
+                    raise
+            log.info("PostgreSQL is not reachable yet; retrying in %.2g s", delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 class PostgresDestination(Connector[PostgresConfig]):
@@ -52,7 +70,8 @@ class PostgresDestination(Connector[PostgresConfig]):
     def check(self, config: PostgresConfig) -> ConnectionStatus:
         """Connect and verify we may create tables in the target schema (or create the schema)."""
         schema = config.target_schema
-        with connect(config) as conn, map_psycopg_errors(config.secrets()):
+        redactor = config.redactor()
+        with connect(config, redactor, retry=False) as conn, map_psycopg_errors(redactor):
             row = conn.execute(
                 "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s),"
                 " has_database_privilege(current_database(), 'CREATE'), current_user",
@@ -76,7 +95,7 @@ class PostgresDestination(Connector[PostgresConfig]):
 
     def setup(self, config: PostgresConfig, catalog: ConfiguredCatalog) -> Iterable[Message]:
         """Create or evolve the schema, the state table and one table per stream (idempotent)."""
-        with connect(config) as conn:
+        with connect(config, config.redactor()) as conn:
             tables, messages = _prepare(conn, config, catalog)
             yield from messages
             for table in tables.values():
@@ -84,48 +103,61 @@ class PostgresDestination(Connector[PostgresConfig]):
 
     def teardown(self, config: PostgresConfig) -> Iterable[Message]:
         """Drop what setup created in the target schema (never a system schema, never others' tables)."""
-        with connect(config) as conn, map_psycopg_errors(config.secrets()):
+        redactor = config.redactor()
+        with connect(config, redactor) as conn, map_psycopg_errors(redactor):
             dropped = _ddl.teardown(conn, config.target_schema)
         yield _log(LogLevel.INFO, f"dropped: {', '.join(dropped) if dropped else 'nothing'}")
 
-    def write(
-        self, config: PostgresConfig, catalog: ConfiguredCatalog, messages: Iterator[Message]
+    def write_raw(
+        self, config: PostgresConfig, catalog: ConfiguredCatalog, messages: Iterator[Message | RawRecord]
     ) -> Iterable[Message]:
         """Load records; echo each state once its stream's rows are committed with it; pass the rest through."""
-        conn = connect(config)
+        redactor = config.redactor()
+        conn = connect(config, redactor)
+        pool: ConnectionPool | None = None
         session: WriteSession | None = None
         try:
             tables, notes = _prepare(conn, config, catalog)
             yield from notes
-            with map_psycopg_errors(config.secrets()):
+            with map_psycopg_errors(redactor):
                 stored = _state_table.read_states(conn, config.target_schema)
                 lz4 = _ddl.lz4_available(conn)
                 conn.commit()
-            session = WriteSession(config, tables, stored, lz4, conn)
+            pool = ConnectionPool(config, redactor, lz4, config.parallel_streams, conn)
+            session = WriteSession(config, tables, stored, pool, redactor)
             session.failed |= {s.name for s in catalog.streams if s.name not in tables}
             session.run_id = uuid.uuid4().hex
             yield from _write_loop(session, messages, min(0.2, config.max_state_delay_s or 0.2))
         finally:
             if session is not None:
                 session.abort()
+            if pool is not None:
+                pool.close()
             conn.close()
 
 
-def _write_loop(session: WriteSession, messages: Iterator[Message], idle_s: float) -> Iterator[Message]:
+_TICK_EVERY = 64
+"""Messages between checks for checkpoints that waited too long (the input going quiet checks at once)."""
+
+
+def _write_loop(session: WriteSession, messages: Iterator[Message | RawRecord], idle_s: float) -> Iterator[Message]:
     inbox = Inbox(messages)
     add_record = session.add_record
     results = session.results
-    finished: set[str] = set()
-    started: set[str] = set()
+    count = 0
     try:
         while True:
             try:
                 message = inbox.get(idle_s)
             except StopIteration:
                 break
-            if isinstance(message, RecordMessage):
-                record = message.record
-                add_record(record.stream, record.data, record.deleted)
+            if type(message) is RawRecord:
+                add_record(message.stream, message.data, message.deleted)
+                count += 1
+                if count % _TICK_EVERY:
+                    if results:
+                        yield from session.drain()
+                    continue
             elif message is None:
                 pass  # the input is quiet: flush waiting checkpoints and echo what is committed
             elif isinstance(message, SourceStateMessage):
@@ -133,21 +165,20 @@ def _write_loop(session: WriteSession, messages: Iterator[Message], idle_s: floa
             elif isinstance(message, StreamStatusMessage):
                 status = message.stream_status
                 if status.status == StreamStatusValue.COMPLETE:
-                    finished.add(status.stream)
                     session.finish_stream(status.stream)
-                else:
-                    started.add(status.stream)
                 yield message
             elif isinstance(message, StartMessage):
-                if not session.has_workers:
+                if not session.has_slots:
                     session.run_id = message.start.run_id
                 yield message
+            elif isinstance(message, RawRecord):
+                add_record(message.stream, message.data, message.deleted)
             else:
                 yield message
             session.tick()
             if results:
                 yield from session.drain()
-        yield from session.close(finished, started)
+        yield from session.close()
     finally:
         inbox.stop()
 
@@ -157,17 +188,28 @@ def _prepare(
 ) -> tuple[dict[str, StreamTable], list[Message]]:
     """Ensure the schema and every stream's table; stream-level problems become `stream` errors."""
     schema = config.target_schema
-    secrets = config.secrets()
+    redactor = config.redactor()
     messages: list[Message] = []
-    with map_psycopg_errors(secrets):
+    with map_psycopg_errors(redactor):
         _ddl.ensure_schema(conn, schema)
         lz4 = _ddl.lz4_available(conn)
         conn.commit()
     tables: dict[str, StreamTable] = {}
+    clashes = {
+        second: StreamError(
+            f"streams {first!r} and {second!r} both map to table {name!r} (PostgreSQL identifiers hold 63 bytes);"
+            f" {second!r} is not loaded: rename one of them or leave one out of the selection",
+            stream=second,
+        )
+        for first, second, name in collisions({s.name: table_name(s.name) for s in catalog.streams})
+    }
     for stream in catalog.streams:
         warnings: list[str] = []
+        if stream.name in clashes:
+            messages.append(error_message(clashes[stream.name], stream=stream.name))
+            continue
         try:
-            with map_psycopg_errors(secrets, stream=stream.name):
+            with map_psycopg_errors(redactor, stream=stream.name):
                 tables[stream.name] = _ddl.ensure_stream_table(conn, schema, stream, lz4, warnings)
         except StreamError as exc:
             messages.append(error_message(exc, stream=stream.name))

@@ -18,13 +18,16 @@ from sync_protocol import ConfigError, ConfiguredStream, DestinationSyncMode, St
 from . import _state_table
 from ._config import is_system_schema
 from ._naming import (
+    HASH_COLUMN,
     HELPER_FUNCTIONS,
     OBJECTS_TABLE,
     RAW_COLUMN,
     RUN_ID_COLUMN,
     STATE_TABLE,
     SYNCED_AT_COLUMN,
+    collisions,
     column_name,
+    overwrite_table_name,
     table_name,
 )
 from ._types import JSONB, TEXT, Column, columns_for, helper_functions_sql, projection, same_type
@@ -57,11 +60,11 @@ def lz4_available(conn: psycopg.Connection[Any]) -> bool:
 
 
 def _register(cur: psycopg.Cursor[Any], schema: str, kind: str, name: str, stream: str | None = None) -> None:
+    # values as literals, never parameters: a '%' in a quoted name would be read as a placeholder
     cur.execute(
-        sql.SQL("INSERT INTO {} (kind, name, stream) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING").format(
-            sql.Identifier(schema, OBJECTS_TABLE)
-        ),
-        [kind, name, stream],
+        sql.SQL("INSERT INTO {} (kind, name, stream) VALUES ({}, {}, {}) ON CONFLICT DO NOTHING").format(
+            sql.Identifier(schema, OBJECTS_TABLE), sql.Literal(kind), sql.Literal(name), sql.Literal(stream)
+        )
     )
 
 
@@ -127,6 +130,7 @@ def table_ddl(
     defs = [_column_ddl(c, c.name in key_names and unique, lz4) for c in columns]
     raw = Column(RAW_COLUMN, RAW_COLUMN, JSONB)
     defs.append(sql.SQL("{} NOT NULL").format(_column_ddl(raw, False, lz4)))
+    defs.append(sql.SQL("{} bigint").format(sql.Identifier(HASH_COLUMN)))
     defs.append(sql.SQL("{} timestamptz NOT NULL DEFAULT now()").format(sql.Identifier(SYNCED_AT_COLUMN)))
     defs.append(sql.SQL("{} text").format(sql.Identifier(RUN_ID_COLUMN)))
     if unique and key:
@@ -148,6 +152,12 @@ def _wanted_columns(stream: ConfiguredStream) -> tuple[list[Column], list[Column
             match = Column(prop, column_name(prop), TEXT)
             columns.append(match)
         key.append(match)
+    for first, second, name in collisions({c.prop: c.name for c in columns}):
+        raise StreamError(
+            f"stream {stream.name!r}: properties {first!r} and {second!r} both map to column {name!r}"
+            " (PostgreSQL identifiers hold 63 bytes); rename one of them or leave one out of the selection",
+            stream=stream.name,
+        )
     return columns, key
 
 
@@ -175,6 +185,12 @@ def ensure_stream_table(
             _register(cur, schema, "table", table, stream.name)
             actual = columns
         else:
+            if HASH_COLUMN not in existing:
+                cur.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {} bigint").format(
+                        sql.Identifier(schema, table), sql.Identifier(HASH_COLUMN)
+                    )
+                )
             actual = _evolve(cur, schema, table, stream.name, columns, existing, lz4, warnings)
             key = [next(c for c in actual if c.prop == k.prop) for k in key]
             if unique and not _has_unique_key(cur, schema, table, [c.name for c in key]):
@@ -218,15 +234,15 @@ def _evolve(
     if added:
         raw = sql.Identifier(RAW_COLUMN)
         cur.execute(
-            sql.SQL("UPDATE {} SET {} WHERE {} ?| %s").format(
+            sql.SQL("UPDATE {} SET {} WHERE {} ?| {}").format(
                 sql.Identifier(schema, table),
                 sql.SQL(", ").join(
                     sql.SQL("{} = {}").format(sql.Identifier(c.name), projection(c.pg_type, raw, c.prop, schema))
                     for c in added
                 ),
                 raw,
-            ),
-            [[c.prop for c in added]],
+                sql.Literal([c.prop for c in added]),
+            )
         )
     return actual
 
@@ -246,6 +262,9 @@ def teardown(conn: psycopg.Connection[Any], schema: str) -> list[str]:
         for kind, name in objects:
             if kind == "table":
                 cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema, name)))
+                # and the table of an overwrite a crash left unfinished (the next overwrite would drop it too)
+                leftover = sql.Identifier(schema, overwrite_table_name(name))
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(leftover))
             elif kind == "function":
                 cur.execute(sql.SQL("DROP FUNCTION IF EXISTS {}(text)").format(sql.Identifier(schema, name)))
             else:

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterator
 
 from sync_protocol import Message
+from sync_protocol.sdk import RawRecord
 
 _MAX_QUEUED = 2_000
 """Messages parsed ahead of the write loop, at most."""
@@ -21,9 +22,9 @@ _MAX_QUEUED = 2_000
 class Inbox:
     """Iterates a blocking message iterator on a daemon thread; `get(timeout)` returns None on timeout."""
 
-    def __init__(self, messages: Iterator[Message]) -> None:
+    def __init__(self, messages: Iterator[Message | RawRecord]) -> None:
         self._messages = messages
-        self._queue: deque[Message] = deque()
+        self._queue: deque[Message | RawRecord] = deque()
         self._wakeup = threading.Event()
         self._waiting = False
         self._done = False
@@ -49,7 +50,7 @@ class Inbox:
             self._done = True
             self._wakeup.set()
 
-    def get(self, timeout: float) -> Message | None:
+    def get(self, timeout: float) -> Message | RawRecord | None:
         """The next message; None if none came within `timeout` s. `StopIteration` at the end of input."""
         try:
             return self._queue.popleft()

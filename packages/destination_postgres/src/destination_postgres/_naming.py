@@ -4,6 +4,8 @@ PostgreSQL silently truncates identifiers to 63 bytes, so two long names could c
 change meaning. Every name here is made to fit: a name that is too long, empty, contains NUL or would clash with
 a reserved metadata column becomes a UTF-8-safe prefix plus `_` and 8 hex digits of its SHA-1. Names are always
 emitted quoted (via `psycopg.sql.Identifier`), so case, quotes, spaces, unicode and SQL keywords are kept as is.
+Two names can still land on one identifier (a long name, and another spelled exactly like its shortened form):
+`collisions` finds them, and the stream they would silently merge is refused with an error that names both.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ SYNCED_AT_COLUMN = "_sync_synced_at"
 """When the row was last written (transaction time)."""
 RUN_ID_COLUMN = "_sync_run_id"
 """Which run wrote the row last."""
-METADATA_COLUMNS = (RAW_COLUMN, SYNCED_AT_COLUMN, RUN_ID_COLUMN)
+HASH_COLUMN = "_sync_hash"
+"""A 64-bit hash of the record's bytes as received: a re-sent unchanged record is recognised without parsing it."""
+METADATA_COLUMNS = (RAW_COLUMN, HASH_COLUMN, SYNCED_AT_COLUMN, RUN_ID_COLUMN)
 
 STATE_TABLE = "_sync_state"
 """Per-stream checkpoints of this destination, and the engine's Postgres state store."""
@@ -58,6 +62,18 @@ def table_name(stream: str) -> str:
 def column_name(prop: str) -> str:
     """The column of a top-level property; never one of the metadata columns."""
     return fit_identifier(prop, METADATA_COLUMNS)
+
+
+def collisions(names: dict[str, str]) -> list[tuple[str, str, str]]:
+    """`(first, second, identifier)` for every two names (in order) that fit to the same identifier."""
+    seen: dict[str, str] = {}
+    found: list[tuple[str, str, str]] = []
+    for name, fitted in names.items():
+        if fitted in seen:
+            found.append((seen[fitted], name, fitted))
+        else:
+            seen[fitted] = name
+    return found
 
 
 def overwrite_table_name(table: str) -> str:

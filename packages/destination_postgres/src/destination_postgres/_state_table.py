@@ -21,7 +21,6 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 from sync_protocol import SourceState, StreamState, TimeRange, merge_ranges
 
 from ._naming import STATE_TABLE
@@ -61,14 +60,10 @@ def next_stream_state(previous: StreamState | None, states: list[SourceState]) -
 
 def upsert_state(cur: psycopg.Cursor[Any], schema: str, key: str, state: Any) -> None:
     """Write one state row inside the caller's transaction."""
+    # values as literals, never parameters: a '%' in the schema or stream name would be read as a placeholder
     cur.execute(
         sql.SQL(
-            "INSERT INTO {} (state_key, state, updated_at) VALUES (%s, %s, now())"
+            "INSERT INTO {} (state_key, state, updated_at) VALUES ({}, {}::jsonb, now())"
             " ON CONFLICT (state_key) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at"
-        ).format(sql.Identifier(schema, STATE_TABLE)),
-        [key, Jsonb(state, dumps=_dumps)],
+        ).format(sql.Identifier(schema, STATE_TABLE), sql.Literal(key), sql.Literal(orjson.dumps(state).decode()))
     )
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()

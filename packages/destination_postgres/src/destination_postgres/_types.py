@@ -94,19 +94,11 @@ def pg_type_for(schema: Any) -> str:
 
 
 def columns_for(json_schema: dict[str, Any]) -> list[Column]:
-    """Typed columns for the top-level properties, in schema order; later duplicates of a name are dropped."""
+    """Typed columns for the top-level properties, in schema order (two may share a name: see `collisions`)."""
     properties = json_schema.get("properties")
     if not isinstance(properties, dict):
         return []
-    columns: list[Column] = []
-    seen: set[str] = set()
-    for prop, schema in properties.items():
-        name = column_name(prop)
-        if name in seen:
-            continue
-        seen.add(name)
-        columns.append(Column(prop, name, pg_type_for(schema)))
-    return columns
+    return [Column(prop, column_name(prop), pg_type_for(schema)) for prop, schema in properties.items()]
 
 
 def same_type(existing: str, wanted: str) -> bool:
@@ -134,10 +126,12 @@ def projection(pg_type: str, container: sql.Composable, key: str | int, schema: 
     if pg_type == BOOLEAN:
         return sql.SQL("CASE WHEN jsonb_typeof({v}) = 'boolean' THEN {v}::boolean END").format(v=value)
     if pg_type in _INTEGER_DIGITS:
-        pattern = sql.Literal(f"^-?[0-9]{{1,{_INTEGER_DIGITS[pg_type]}}}$")
-        return sql.SQL("CASE WHEN jsonb_typeof({v}) = 'number' AND {t} ~ {p} THEN {t}::{ty} END").format(
-            v=value, t=text, p=pattern, ty=sql.SQL(pg_type)
-        )
+        # straight from the jsonb numeric: no text round trip, no regex (a whole number of at most N digits)
+        limit = sql.Literal(10 ** _INTEGER_DIGITS[pg_type])
+        return sql.SQL(
+            "CASE WHEN jsonb_typeof({v}) = 'number' AND scale({v}::numeric) = 0 AND abs({v}::numeric) < {n}"
+            " THEN {v}::numeric::{ty} END"
+        ).format(v=value, n=limit, ty=sql.SQL(pg_type))
     if pg_type in _NUMBER_TYPES or pg_type.startswith("numeric"):
         return sql.SQL("CASE WHEN jsonb_typeof({v}) = 'number' THEN {v}::numeric::{ty} END").format(
             v=value, ty=sql.SQL(pg_type)

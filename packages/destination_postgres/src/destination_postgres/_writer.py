@@ -1,21 +1,34 @@
-"""The write session: routes records to per-stream batches, loads streams in parallel, echoes committed states.
+"""The write session: routes records to per-stream batches, loads them on a few connections, echoes what commits.
 
-The calling thread parses nothing itself (the SDK hands it messages) and only encodes rows (`RowEncoder`). Each
-stream has a worker thread with its own connection and a small queue (backpressure bounds memory to a few
-batches per stream); a semaphore caps how many streams load at once. A worker commits a batch's rows together
-with the stream's checkpoint in one transaction and only then hands the states back for echo, so an echoed state
-is never ahead of the data. A stream whose load fails is rolled back and reported with a `stream` error; the
-others go on. A lost connection or a refused privilege stops the whole write.
+The calling thread parses nothing (the SDK hands it each record's original bytes) and only encodes rows
+(`RowEncoder`). Full batches become jobs in their stream's queue; `parallel_streams` worker threads share as
+many connections (`ConnectionPool`) and take streams from a ready queue, one job at a time, so any number of
+streams load over a fixed number of connections and one stream's jobs run in order, never two at once. Queued
+bytes are bounded: the calling thread waits while too much is queued (no job ever waits for more input, so
+this cannot deadlock).
+
+Guarantees:
+- A worker commits a batch's rows together with its stream's checkpoint, and only then hands the states back
+  for echo: an echoed state is never ahead of the data.
+- `overwrite` loads into a new table (committed batch by batch, invisible to readers) and swaps it in, with the
+  held states, only when the source's `stream_status: complete` arrives. End of input never finishes an
+  overwrite: the new table is dropped, the live one untouched, its states never echoed.
+- A stream that cannot be loaded (bad key, constraint, bad type, DDL) gets one `stream` error; its uncommitted
+  work is rolled back and nothing more of it is written or echoed in this run; the others go on.
+- A `global` state is echoed once everything before it in every stream is committed (an open overwrite holds
+  it until the swap); after any stream failed in this run no global state is echoed (it would cover lost rows).
+- A lost connection or a refused privilege stops the whole write (`transient` / `config_error`).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
-import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -24,314 +37,456 @@ from sync_protocol import (
     DestinationSyncMode,
     ErrorLevel,
     Message,
-    SourceState,
     SourceStateMessage,
     StreamError,
     StreamState,
     error_message,
 )
+from sync_protocol.sdk import Redactor
 
 from . import _state_table
 from ._config import PostgresConfig
 from ._ddl import StreamTable
 from ._errors import map_psycopg_errors
-from ._load import Batch, RowEncoder, StreamLoader, prepare_session
+from ._load import Batch, RowEncoder, StreamLoader
+from ._pool import ConnectionPool
 
 log = logging.getLogger("destination_postgres")
 
-_QUEUE_BATCHES = 2
-"""Batches queued per stream besides the one loading and the one filling: bounds memory."""
+_MAX_QUEUED_BYTES = 48 * 1024 * 1024
+"""Encoded rows handed to workers but not loaded yet, at most (about; one batch may go over)."""
 
 
 class _Fatal:
-    """A worker hit an error that stops the whole write; the caller re-raises it."""
+    """A worker hit an error that stops the whole write; the calling thread re-raises it."""
 
     def __init__(self, error: ConnectorError) -> None:
         self.error = error
 
 
+class _Kind(enum.Enum):
+    LOAD = "load"
+    FINISH = "finish"
+    """The source completed the stream: load the batch, then swap an overwrite in."""
+    ABANDON = "abandon"
+    """End of input with an overwrite unfinished: drop what it loaded."""
+    FAIL = "fail"
+    """A record of the stream could not be encoded: fail it, after what was queued before."""
+
+
+@dataclass
 class _Job:
-    __slots__ = ("batch", "finish")
-
-    def __init__(self, batch: Batch, finish: bool) -> None:
-        self.batch = batch
-        self.finish = finish
+    kind: _Kind
+    batch: Batch
+    error: StreamError | None = None
 
 
-class StreamWorker(threading.Thread):
-    """Loads one stream's batches in order over its own connection."""
+@dataclass
+class _Slot:
+    """One stream's place in the session: its queue and where its load stands."""
 
-    def __init__(
-        self,
-        table: StreamTable,
-        config: PostgresConfig,
-        run_id: str,
-        lz4: bool,
-        gate: threading.Semaphore,
-        results: deque[Message | _Fatal],
-        previous: StreamState | None,
-    ) -> None:
-        super().__init__(name=f"load-{table.stream}", daemon=True)
-        self.table = table
-        self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=_QUEUE_BATCHES)
-        self.failed = threading.Event()
-        self._config = config
-        self._secrets = config.secrets()
-        self._lz4 = lz4
-        self._gate = gate
-        self._results = results
-        self._state = previous
-        self._loader = StreamLoader(table, run_id)
-        self._conn: psycopg.Connection[Any] | None = None
-        self._overwriting = False
-        self._held: list[SourceStateMessage] = []
-        self.unfinished_overwrite = False
+    table: StreamTable
+    loader: StreamLoader
+    encoder: RowEncoder
+    state: StreamState | None
+    batch: Batch = field(default_factory=Batch)
+    """Filling (calling thread only)."""
+    jobs: deque[_Job] = field(default_factory=deque)
+    scheduled: bool = False
+    """In the ready queue or being worked on (guarded by the session's condition)."""
+    failing: bool = False
+    """The calling thread stopped taking its input."""
+    needs_finish: bool = False
+    """Calling thread: an overwrite got records or states since its last `complete`."""
+    completed: bool = False
+    """Calling thread: the source completed the stream at least once in this run."""
+    failed: bool = False
+    """A worker failed it (worker side)."""
+    overwrite_open: bool = False
+    """Its overwrite table exists and holds loaded rows not swapped in yet (worker side)."""
+    finished: bool = False
+    """Its overwrite was swapped in and nothing was loaded since (worker side)."""
+    held: list[SourceStateMessage] = field(default_factory=list)
+    """States of an overwrite, echoed at the swap (worker side)."""
+    skip_unchanged: bool | None = None
+    """Whether the table held rows before this run (worker side, looked up once)."""
+    oldest_state: float | None = None
 
     @property
-    def overwriting(self) -> bool:
-        """Whether an overwrite transaction is open (its rows and states are not committed yet)."""
-        return self._overwriting
+    def overwrite(self) -> bool:
+        return self.table.mode == DestinationSyncMode.OVERWRITE
 
-    def run(self) -> None:
-        try:
-            while (job := self.jobs.get()) is not None:
-                try:
-                    if not self.failed.is_set():
-                        with self._gate:
-                            self._process(job)
-                except ConnectorError as exc:
-                    self._fail(exc)
-                except Exception as exc:  # a bug must still fail only this stream, and say so
-                    self._fail(StreamError(f"stream {self.table.stream!r}: {type(exc).__name__}: {exc}"))
-                finally:
-                    self.jobs.task_done()
-        finally:
-            self.unfinished_overwrite = self._overwriting and not self.failed.is_set()
-            self._close()
 
-    def _fail(self, exc: ConnectorError) -> None:
-        self.failed.set()
-        self._overwriting = False
-        self._held.clear()
-        if self._conn is not None and not self._conn.broken:
-            try:
-                self._conn.rollback()
-            except psycopg.Error:
-                pass
-        if exc.level == ErrorLevel.STREAM:
-            self._results.append(error_message(exc, stream=self.table.stream))
-        else:
-            self._results.append(_Fatal(exc))
-
-    def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None:
-            with map_psycopg_errors(self._secrets, connecting=True):
-                self._conn = psycopg.connect(self._config.conninfo())
-            with map_psycopg_errors(self._secrets, stream=self.table.stream):
-                prepare_session(self._conn, self._lz4)
-        return self._conn
-
-    def _process(self, job: _Job) -> None:
-        batch = job.batch
-        conn = self._connection()
-        overwrite = self.table.mode == DestinationSyncMode.OVERWRITE
-        with map_psycopg_errors(self._secrets, stream=self.table.stream), conn.cursor() as cur:
-            # checkpoints alone after a finished overwrite just commit; anything else joins the (new) overwrite
-            overwrite = overwrite and (self._overwriting or batch.count > 0 or job.finish)
-            if overwrite and not self._overwriting:
-                self._loader.begin_overwrite(cur)
-                self._overwriting = True
-            if batch.count:
-                self._loader.apply(cur, batch, self._overwriting)
-            if overwrite:
-                self._held.extend(batch.states)
-                if not job.finish:
-                    return
-                self._loader.swap(cur)
-                states = self._held
-            else:
-                states = batch.states
-            new_state = self._state
-            if states:
-                new_state = _state_table.next_stream_state(self._state, [s.source_state for s in states])
-                _state_table.upsert_state(
-                    cur,
-                    self.table.schema,
-                    _state_table.stream_key(self.table.stream),
-                    new_state.model_dump(mode="json", exclude_none=True),
-                )
-            conn.commit()
-        self._state = new_state
-        self._overwriting = False
-        self._held = []
-        self._results.extend(states)
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.rollback()
-                self._conn.close()
-            except psycopg.Error:
-                pass
+@dataclass
+class _PendingGlobal:
+    message: SourceStateMessage
+    blockers: set[str]
+    """Overwrite streams whose uncommitted rows or states came before it."""
 
 
 class WriteSession:
-    """One `write` invocation: batching per stream, workers, and the echo queue."""
+    """One `write` invocation: batching per stream, the workers, and the echo queue."""
 
     def __init__(
         self,
         config: PostgresConfig,
         tables: dict[str, StreamTable],
         states: dict[str, Any],
-        lz4: bool,
-        control: psycopg.Connection[Any],
+        pool: ConnectionPool,
+        redactor: Redactor,
     ) -> None:
         self._config = config
         self._tables = tables
         self._stored = states
-        self._lz4 = lz4
-        self._control = control
-        self._gate = threading.Semaphore(config.parallel_streams)
+        self._pool = pool
+        self._redactor = redactor
         self.results: deque[Message | _Fatal] = deque()
-        self._workers: dict[str, StreamWorker] = {}
-        self._batches: dict[str, Batch] = {}
-        self._encoders: dict[str, RowEncoder] = {}
-        self._oldest_state: dict[str, float] = {}
-        self._pending_globals: list[SourceStateMessage] = []
-        self._finished: set[str] = set()
-        """Streams finished (overwrite swapped) with nothing received since."""
-        self.run_id = ""
+        self._slots: dict[str, _Slot] = {}
+        self._waiting: list[_Slot] = []
+        """Slots holding a checkpoint in their filling batch (some may have flushed since)."""
+        self._cond = threading.Condition()
+        self._ready: deque[_Slot] = deque()
+        self._queued_bytes = 0
+        self._queued_jobs = 0
+        self._busy = 0
+        self._stopping = False
+        self._fatal = False
+        self._pending_globals: list[_PendingGlobal] = []
+        self._globals_poisoned = False
         self.failed: set[str] = set()
+        """Streams refused before loading (their input is dropped; they count as failed for global states)."""
+        self.run_id = ""
+        self._workers = [
+            threading.Thread(target=self._work, name=f"load-{i}", daemon=True) for i in range(config.parallel_streams)
+        ]
+        self._started = False
 
     @property
-    def has_workers(self) -> bool:
+    def has_slots(self) -> bool:
         """Whether any stream has started loading (the run id is fixed from then on)."""
-        return bool(self._workers)
+        return bool(self._slots)
 
-    # ---- the hot path --------------------------------------------------------------------------------------
+    # ---- the hot path (calling thread) ---------------------------------------------------------------------
 
-    def add_record(self, stream: str, data: dict[str, Any], deleted: bool) -> None:
-        """Encode a record into its stream's batch; hand the batch to the worker when full."""
-        batch = self._batches.get(stream)
-        if batch is None:
-            if stream in self.failed or not self._start_stream(stream):
+    def add_record(self, stream: str, data: bytes, deleted: bool) -> None:
+        """Encode a record into its stream's batch; hand the batch to the workers when full."""
+        slot = self._slots.get(stream)
+        if slot is None:
+            slot = self._start(stream)
+            if slot is None:
                 return
-            batch = self._batches[stream]
-        if self._finished:
-            self._finished.discard(stream)
-        try:
-            self._encoders[stream].add(batch, data, deleted)
-        except StreamError as exc:
-            self._fail_stream(stream, exc)
+        if slot.failing:
             return
-        if batch.count >= self._config.batch_size or len(batch.rows) >= self._config.batch_bytes:
-            self.flush(stream)
+        batch = slot.batch
+        try:
+            slot.encoder.add(batch, data, deleted)
+        except StreamError as exc:
+            self._fail_input(slot, exc)
+            return
+        if slot.overwrite:
+            slot.needs_finish = True
+        if batch.count >= self._config.batch_size:
+            if batch.states:
+                self.flush(slot, cut=True)
+            elif len(batch.rows) >= self._config.batch_bytes:  # no checkpoint for too long: memory first
+                self.flush(slot)
 
     def add_state(self, message: SourceStateMessage) -> None:
-        """Attach a checkpoint to the batch it closes; a global one waits for every stream."""
-        state: SourceState = message.source_state
-        if state.stream is None:
-            self.flush_all()
-            self.wait_idle()
-            self._pending_globals.append(message)
-            self._commit_globals()
+        """Attach a checkpoint to the batch it closes; a global one waits for every stream's commits."""
+        stream = message.source_state.stream
+        if stream is None:
+            self._add_global(message)
             return
-        stream = state.stream
-        if stream in self.failed:
+        slot = self._slots.get(stream) or self._start(stream)
+        if slot is None or slot.failing:
             return
-        if stream not in self._batches and not self._start_stream(stream):
-            return
-        self._batches[stream].states.append(message)
-        self._oldest_state.setdefault(stream, time.monotonic())
-
-    def tick(self) -> None:
-        """Flush batches whose oldest checkpoint has waited longer than `max_state_delay_s`."""
-        if not self._oldest_state:
-            return
-        now = time.monotonic()
-        for stream, since in list(self._oldest_state.items()):
-            if now - since >= self._config.max_state_delay_s:
-                self.flush(stream)
-
-    # ---- batches and workers -------------------------------------------------------------------------------
-
-    def _start_stream(self, stream: str) -> bool:
-        table = self._tables.get(stream)
-        if table is None:
-            self._fail_stream(stream, StreamError(f"stream {stream!r} is not in the configured catalog"))
-            return False
-        previous = self._stored.get(_state_table.stream_key(stream))
-        worker = StreamWorker(
-            table,
-            self._config,
-            self.run_id,
-            self._lz4,
-            self._gate,
-            self.results,
-            StreamState.model_validate(previous) if previous is not None else None,
-        )
-        worker.start()
-        self._workers[stream] = worker
-        self._batches[stream] = Batch()
-        self._encoders[stream] = RowEncoder(stream, tuple(c.prop for c in table.primary_key))
-        return True
-
-    def _fail_stream(self, stream: str, exc: StreamError) -> None:
-        self.failed.add(stream)
-        self._batches.pop(stream, None)
-        self._oldest_state.pop(stream, None)
-        worker = self._workers.get(stream)
-        if worker is not None:
-            worker.failed.set()
-        self.results.append(error_message(exc, stream=stream))
-
-    def flush(self, stream: str, *, finish: bool = False) -> None:
-        """Hand the stream's batch to its worker (blocks while its queue is full); `finish` ends an overwrite."""
-        batch = self._batches.get(stream)
-        worker = self._workers.get(stream)
-        if batch is None or worker is None:
-            return
-        self._oldest_state.pop(stream, None)
-        if worker.failed.is_set():
-            self.failed.add(stream)
-            del self._batches[stream]
-            return
-        if batch.count == 0 and not batch.states and not finish:
-            return
-        self._batches[stream] = Batch()
-        if finish:
-            self._finished.add(stream)
-        worker.jobs.put(_Job(batch, finish))
+        slot.batch.add_state(message)
+        if slot.overwrite:
+            slot.needs_finish = True
+        if slot.oldest_state is None:
+            slot.oldest_state = time.monotonic()
+            self._waiting.append(slot)
 
     def finish_stream(self, stream: str) -> None:
-        """The source finished the stream: flush it, and swap in an overwrite."""
-        self.flush(stream, finish=True)
+        """The source completed `stream`: flush it, and swap an overwrite in."""
+        slot = self._slots.get(stream) or self._start(stream)
+        if slot is None or slot.failing:
+            return
+        swap = slot.overwrite and (slot.needs_finish or not slot.completed)  # a repeated `complete` swaps nothing
+        slot.needs_finish = False
+        slot.completed = True
+        self.flush(slot, _Kind.FINISH if swap else _Kind.LOAD)
+
+    def tick(self) -> None:
+        """Flush batches whose oldest checkpoint has waited `max_state_delay_s`; echo unblocked global states."""
+        if self._waiting:
+            now = time.monotonic()
+            waiting, self._waiting = self._waiting, []
+            for slot in waiting:
+                since = slot.oldest_state
+                if since is not None and now - since >= self._config.max_state_delay_s:
+                    self.flush(slot, cut=True)
+                elif since is not None:
+                    self._waiting.append(slot)
+        if self._pending_globals:
+            self._commit_globals()
+
+    # ---- queueing (calling thread) -------------------------------------------------------------------------
+
+    def _start(self, stream: str) -> _Slot | None:
+        if stream in self.failed:
+            self._poison_globals()
+            return None
+        table = self._tables.get(stream)
+        if table is None:
+            self.failed.add(stream)
+            self._poison_globals()
+            self.results.append(
+                error_message(StreamError(f"stream {stream!r} is not in the configured catalog"), stream=stream)
+            )
+            return None
+        previous = self._stored.get(_state_table.stream_key(stream))
+        slot = _Slot(
+            table=table,
+            loader=StreamLoader(table, self.run_id),
+            encoder=RowEncoder(stream, tuple(c.prop for c in table.primary_key)),
+            state=StreamState.model_validate(previous) if previous is not None else None,
+        )
+        self._slots[stream] = slot
+        if not self._started:
+            self._started = True
+            for worker in self._workers:
+                worker.start()
+        return slot
+
+    def _fail_input(self, slot: _Slot, exc: StreamError) -> None:
+        """A record the stream cannot take: drop its filling batch, fail it after what was queued before."""
+        slot.failing = True
+        slot.batch = Batch()
+        slot.oldest_state = None
+        self._enqueue(slot, _Job(_Kind.FAIL, Batch(), exc))
+
+    def flush(self, slot: _Slot, kind: _Kind = _Kind.LOAD, *, cut: bool = False) -> None:
+        """Hand the slot's batch to the workers (waits while too much is queued); `cut` keeps the rows after its
+        last checkpoint for the next batch (they are not covered by any checkpoint yet)."""
+        batch = slot.batch
+        slot.oldest_state = None
+        if slot.failing or (kind is _Kind.LOAD and batch.count == 0 and not batch.states):
+            return
+        slot.batch = batch.split_at_last_state() if cut and batch.uncovered else Batch()
+        self._enqueue(slot, _Job(kind, batch))
+
+    def _enqueue(self, slot: _Slot, job: _Job) -> None:
+        size = len(job.batch.rows)
+        with self._cond:
+            while (
+                self._queued_bytes + size > _MAX_QUEUED_BYTES
+                and self._queued_jobs
+                and not self._fatal
+                and not slot.failed
+            ):
+                self._cond.wait(0.5)
+            if slot.failed:
+                return
+            self._queued_bytes += size
+            self._queued_jobs += 1
+            slot.jobs.append(job)
+            if not slot.scheduled:
+                slot.scheduled = True
+                self._ready.append(slot)
+                self._cond.notify_all()  # workers and the calling thread wait on one condition
 
     def flush_all(self) -> None:
-        """Hand every non-empty batch to its worker."""
-        for stream in list(self._batches):
-            self.flush(stream)
+        """Hand every non-empty batch to the workers."""
+        for slot in self._slots.values():
+            self.flush(slot)
 
     def wait_idle(self) -> None:
-        """Block until every queued batch is committed (or failed)."""
-        for worker in self._workers.values():
-            while worker.is_alive() and worker.jobs.unfinished_tasks and not worker.failed.is_set():
-                time.sleep(0.002)
+        """Block until every queued job is done (or the write failed)."""
+        with self._cond:
+            while (self._queued_jobs or self._busy) and not self._fatal:
+                self._cond.wait(0.5)
+
+    # ---- global states (calling thread) --------------------------------------------------------------------
+
+    def _add_global(self, message: SourceStateMessage) -> None:
+        if self._globals_poisoned:
+            return
+        self.flush_all()
+        self.wait_idle()
+        with self._cond:
+            if self._globals_poisoned:  # a stream failed while what came before was committing
+                return
+            blockers = {name for name, slot in self._slots.items() if slot.overwrite_open or slot.held}
+            self._pending_globals.append(_PendingGlobal(message, blockers))
+        self._commit_globals()
+
+    def _poison_globals(self) -> None:
+        with self._cond:
+            if not self._globals_poisoned:
+                log.warning("a stream failed: global states of this run are not echoed (they would cover lost rows)")
+            self._globals_poisoned = True
+            self._pending_globals.clear()
 
     def _commit_globals(self) -> None:
-        if any(w.is_alive() and w.overwriting for w in self._workers.values()):
+        with self._cond:
+            ready: list[SourceStateMessage] = []
+            while self._pending_globals and not self._pending_globals[0].blockers:
+                ready.append(self._pending_globals.pop(0).message)
+        if not ready:
             return
-        message = self._pending_globals[-1] if self._pending_globals else None
-        if message is None:
+        with self._pool.borrow() as conn, map_psycopg_errors(self._redactor), conn.cursor() as cur:
+            self._store_global(cur, ready[-1])
+            conn.commit()
+        self.results.extend(ready)
+
+    def _globals_freed_by(self, stream: str) -> list[SourceStateMessage]:
+        """The leading pending global states that only wait for `stream`'s swap (they commit with it)."""
+        with self._cond:
+            freed: list[SourceStateMessage] = []
+            for pending in self._pending_globals:
+                if pending.blockers - {stream}:
+                    break
+                freed.append(pending.message)
+            return freed
+
+    def _store_global(self, cur: psycopg.Cursor[Any], message: SourceStateMessage) -> None:
+        data = {"data": message.source_state.data}
+        _state_table.upsert_state(cur, self._config.target_schema, _state_table.GLOBAL_KEY, data)
+
+    # ---- the workers ---------------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                while not self._ready and not self._stopping:
+                    cond.wait()
+                if not self._ready:
+                    return
+                slot = self._ready.popleft()
+                job = slot.jobs.popleft()
+                self._busy += 1
+            try:
+                if not slot.failed and not self._fatal:
+                    self._run(slot, job)
+            except ConnectorError as exc:
+                self._fail(slot, exc)
+            except Exception as exc:  # a bug must still fail only this stream, and say so
+                self._fail(slot, StreamError(f"stream {slot.table.stream!r}: {type(exc).__name__}: {exc}"))
+            finally:
+                with cond:
+                    self._busy -= 1
+                    self._queued_jobs -= 1
+                    self._queued_bytes -= len(job.batch.rows)
+                    if slot.jobs:
+                        self._ready.append(slot)
+                    else:
+                        slot.scheduled = False
+                    cond.notify_all()
+
+    def _run(self, slot: _Slot, job: _Job) -> None:
+        if job.kind is _Kind.FAIL:
+            assert job.error is not None
+            raise job.error
+        stream = slot.table.stream
+        batch = job.batch
+        loader = slot.loader
+        with self._pool.borrow() as conn, map_psycopg_errors(self._redactor, stream=stream), conn.cursor() as cur:
+            if job.kind is _Kind.ABANDON:
+                if slot.overwrite_open:
+                    loader.drop_overwrite(cur)
+                    conn.commit()
+                log.warning(
+                    "stream %r did not complete: its overwrite was dropped, the table left as it was and %d"
+                    " state(s) not echoed",
+                    stream,
+                    len(slot.held) + len(batch.states),
+                )
+                self._overwrite_closed(slot, swapped=False)
+                return
+            if slot.overwrite and (batch.count or job.kind is _Kind.FINISH or not slot.finished):
+                if (batch.count or job.kind is _Kind.FINISH) and not slot.overwrite_open:
+                    loader.begin_overwrite(cur)
+                    loader.plain_insert = True
+                    slot.overwrite_open = True
+                    slot.finished = False
+                if batch.count:
+                    loader.apply(cur, batch, overwriting=True, skip_unchanged=False)
+                slot.held.extend(batch.states)
+                if job.kind is not _Kind.FINISH:
+                    conn.commit()  # rows into the new table only: nothing is visible or echoed yet
+                    return
+                loader.swap(cur)
+                states = slot.held
+                globals_ = self._globals_freed_by(stream)
+                if globals_:
+                    self._store_global(cur, globals_[-1])
+            else:
+                globals_ = []
+                if slot.skip_unchanged is None:
+                    slot.skip_unchanged = loader.has_rows(cur)
+                    loader.plain_insert = not slot.skip_unchanged
+                if batch.count:
+                    loader.apply(cur, batch, overwriting=False, skip_unchanged=slot.skip_unchanged)
+                states = batch.states
+            new_state = slot.state
+            if states:
+                new_state = _state_table.next_stream_state(slot.state, [s.source_state for s in states])
+                _state_table.upsert_state(
+                    cur,
+                    slot.table.schema,
+                    _state_table.stream_key(stream),
+                    new_state.model_dump(mode="json", exclude_none=True),
+                )
+            conn.commit()
+        slot.state = new_state
+        self.results.extend(states)
+        if job.kind is _Kind.FINISH and slot.overwrite:
+            with self._cond:
+                del self._pending_globals[: len(globals_)]
+                self.results.extend(globals_)
+            self._overwrite_closed(slot, swapped=True)
+
+    def _overwrite_closed(self, slot: _Slot, *, swapped: bool) -> None:
+        with self._cond:
+            slot.overwrite_open = False
+            slot.held = []
+            slot.finished = swapped
+            stream = slot.table.stream
+            if not swapped:  # rows before these globals were dropped: they (and all later ones) are never echoed
+                hit = next((i for i, p in enumerate(self._pending_globals) if stream in p.blockers), None)
+                if hit is not None:
+                    del self._pending_globals[hit:]
+            for pending in self._pending_globals:
+                pending.blockers.discard(stream)
+
+    def _fail(self, slot: _Slot, exc: ConnectorError) -> None:
+        if exc.level is not ErrorLevel.STREAM:
+            self._fatal = True
+            self.results.append(_Fatal(exc))
+            with self._cond:
+                self._cond.notify_all()
             return
-        secrets = self._config.secrets()
-        with map_psycopg_errors(secrets), self._control.cursor() as cur:
-            _state_table.upsert_state(
-                cur, self._config.target_schema, _state_table.GLOBAL_KEY, {"data": message.source_state.data}
-            )
-            self._control.commit()
-        self.results.extend(self._pending_globals)
-        self._pending_globals = []
+        with self._cond:
+            slot.failed = True
+            dropped = list(slot.jobs)
+            slot.jobs.clear()
+            self._queued_jobs -= len(dropped)
+            self._queued_bytes -= sum(len(j.batch.rows) for j in dropped)
+        self._poison_globals()
+        if slot.overwrite_open:
+            try:
+                with self._pool.borrow() as conn, conn.cursor() as cur:
+                    slot.loader.drop_overwrite(cur)
+                    conn.commit()
+            except Exception:  # best effort: the next overwrite drops it anyway
+                log.warning("stream %r: could not drop its unfinished overwrite table", slot.table.stream)
+        slot.overwrite_open = False
+        slot.held = []
+        self.results.append(error_message(exc, stream=slot.table.stream))
+
+    # ---- output and shutdown (calling thread) --------------------------------------------------------------
 
     def drain(self) -> Iterator[Message]:
         """Messages ready to go out (echoed states, stream errors); raises a worker's fatal error."""
@@ -342,31 +497,39 @@ class WriteSession:
                 raise item.error
             yield item
 
-    def close(self, finished_streams: set[str], started_streams: set[str]) -> Iterator[Message]:
-        """End of input: flush everything, finish overwrites, wait for all commits, echo the rest."""
-        for stream in list(self._batches):
-            if stream in self._finished:
-                self.flush(stream)  # only checkpoints may be left: they belong to the finished load
+    def close(self) -> Iterator[Message]:
+        """End of input: flush everything, roll back unfinished overwrites, wait for all commits, echo the rest."""
+        for slot in self._slots.values():
+            if slot.table.unique or slot.completed:
+                self.flush(slot)  # uncovered rows are harmless here: a replay merges into them (or none comes)
             else:
-                self.flush(stream, finish=stream in finished_streams or stream not in started_streams)
-        for worker in self._workers.values():
-            worker.jobs.put(None)
-        for worker in self._workers.values():
-            worker.join()
-            if worker.unfinished_overwrite:
-                log.warning(
-                    "stream %r did not complete: its overwrite was rolled back and the table left as it was",
-                    worker.table.stream,
-                )
+                self.flush(slot, cut=True)
+                if slot.batch.uncovered:  # a replay from the last checkpoint would append them twice
+                    log.warning(
+                        "stream %r: %d record(s) after the last checkpoint were not written; the next run reads"
+                        " them again",
+                        slot.table.stream,
+                        slot.batch.uncovered,
+                    )
+            if slot.needs_finish and not slot.failing:
+                self._enqueue(slot, _Job(_Kind.ABANDON, Batch()))
+        self.wait_idle()
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join()
         yield from self.drain()
         self._commit_globals()
         yield from self.drain()
 
     def abort(self) -> None:
         """Stop the workers without committing what is still queued (their transactions roll back)."""
-        for worker in self._workers.values():
-            worker.failed.set()
-            try:
-                worker.jobs.put_nowait(None)
-            except queue.Full:
-                pass
+        with self._cond:
+            self._fatal = True
+            self._stopping = True
+            for slot in self._slots.values():
+                slot.failed = True
+            self._ready.clear()
+            self._cond.notify_all()

@@ -2,6 +2,7 @@
 
 from ._cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_json_argument, main, run, validate_argument
 from ._connector import Connector, record, stream_state
+from ._raw import RawRecord, decode_raw_record
 from ._redact import REDACTED, Redactor, find_secrets
 from ._writer import MessageWriter, encode_record_fast
 
@@ -12,7 +13,9 @@ __all__ = [
     "REDACTED",
     "Connector",
     "MessageWriter",
+    "RawRecord",
     "Redactor",
+    "decode_raw_record",
     "encode_record_fast",
     "find_secrets",
     "load_json_argument",

@@ -36,6 +36,7 @@ from .._ndjson import decode_message, iter_lines
 from .._state import SyncState
 from ._connector import COMMANDS, Connector
 from ._logging import logs_as_messages
+from ._raw import RawRecord, decode_raw_record
 from ._redact import Redactor, find_secrets
 from ._writer import MessageWriter
 
@@ -145,6 +146,22 @@ def _stdin_messages(stdin: IO[bytes], writer: MessageWriter) -> Iterator[Message
             yield message
 
 
+def _stdin_raw_messages(stdin: IO[bytes], writer: MessageWriter) -> Iterator[Message | RawRecord]:
+    """Messages for `write_raw`: records with their data as the original bytes, the rest as for `write`."""
+    for number, line in iter_lines(stdin):
+        fast = decode_raw_record(line) if line.startswith(b'{"type":"record"') else None
+        if fast is not None:
+            yield fast
+            continue
+        message = decode_message(line, number)
+        if isinstance(message, UnknownMessage):
+            writer.write_line(line + b"\n")
+        elif isinstance(message, RecordMessage):
+            yield RawRecord.from_message(message)
+        else:
+            yield message
+
+
 def _emit_all(writer: MessageWriter, messages: Iterable[Message]) -> None:
     for message in messages:
         writer.write(message)
@@ -183,6 +200,8 @@ def _execute(
             if args.state:
                 state = validate_argument(SyncState, load_json_argument(args.state, "state"), "state")
             _emit_all(writer, connector.read(config, catalog, state, _stdin_inputs(stdin)))
+        elif command == "write" and connector.writes_raw():
+            _emit_all(writer, connector.write_raw(config, catalog, _stdin_raw_messages(stdin, writer)))
         elif command == "write":
             _emit_all(writer, connector.write(config, catalog, _stdin_messages(stdin, writer)))
         else:

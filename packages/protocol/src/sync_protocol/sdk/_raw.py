@@ -1,0 +1,82 @@
+"""Records as their original bytes: what a destination gets from `write_raw` instead of parsed records.
+
+A destination that stores each record's JSON as it came (a jsonb column, a file) gains nothing from parsing it
+into Python objects only to dump it again; that parse and re-dump was most of such a writer's CPU. msgspec reads
+the envelope and skips over `data` without building it (`msgspec.Raw`), so `RawRecord.data` is the exact bytes
+the source wrote. The same checks as the parsed path are made (string stream, object data, timezone-aware
+RFC 3339 `emitted_at`, boolean `deleted`, valid UTF-8); a line that fails them goes through the full decoder,
+which names the problem.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+import orjson
+
+from .._messages import RecordMessage
+
+
+class RawRecord:
+    """One record with its `data` object as the original JSON bytes (UTF-8, never re-encoded)."""
+
+    __slots__ = ("data", "deleted", "emitted_at", "stream")
+
+    def __init__(self, stream: str, data: bytes, emitted_at: str, deleted: bool = False) -> None:
+        self.stream = stream
+        """The record's stream."""
+        self.data = data
+        """The `data` object exactly as it appeared on the line (starts with `{`)."""
+        self.emitted_at = emitted_at
+        """`emitted_at` as sent (RFC 3339 with an offset; checked, not parsed further)."""
+        self.deleted = deleted
+        """Whether the record is a tombstone."""
+
+    def __repr__(self) -> str:
+        return f"RawRecord(stream={self.stream!r}, data={self.data!r}, deleted={self.deleted})"
+
+    @classmethod
+    def from_message(cls, message: RecordMessage) -> RawRecord:
+        """A parsed record as a raw one (the slow path: lines the fast decoder declined)."""
+        record = message.record
+        emitted = orjson.dumps(record.emitted_at, option=orjson.OPT_UTC_Z).decode()[1:-1]
+        return cls(record.stream, orjson.dumps(record.data), emitted, record.deleted)
+
+
+class _Body(msgspec.Struct):
+    stream: str
+    data: msgspec.Raw
+    emitted_at: str
+    deleted: bool = False
+
+
+class _Envelope(msgspec.Struct):
+    type: str
+    record: _Body
+
+
+_decode = msgspec.json.Decoder(_Envelope).decode
+
+
+def decode_raw_record(line: bytes) -> RawRecord | None:
+    """The record on `line` with its data left as bytes; None when the line is anything unusual."""
+    try:
+        body = _decode(line).record
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    data = bytes(body.data)
+    if not data.startswith(b"{"):
+        return None
+    if not data.isascii():
+        try:
+            data.decode()
+        except UnicodeDecodeError:
+            return None
+    try:
+        emitted = datetime.fromisoformat(body.emitted_at)
+    except ValueError:
+        return None
+    if emitted.tzinfo is None:
+        return None
+    return RawRecord(body.stream, data, body.emitted_at, body.deleted)

@@ -1,0 +1,98 @@
+"""`write_raw`: a destination gets each record's `data` as the original bytes, checked like the parsed path."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
+
+import orjson
+import pytest
+from pydantic import BaseModel
+from sync_protocol import ConfiguredCatalog, Message, SourceStateMessage
+from sync_protocol.sdk import Connector, RawRecord, decode_raw_record, run
+
+CATALOG = '{"streams": [{"name": "s", "json_schema": {"type": "object"}}]}'
+
+
+class Config(BaseModel):
+    pass
+
+
+class RawSink(Connector[Config]):
+    config_model: ClassVar[type[BaseModel]] = Config
+    seen: ClassVar[list[Message | RawRecord]] = []
+
+    def write_raw(
+        self, config: Config, catalog: ConfiguredCatalog, messages: Iterator[Message | RawRecord]
+    ) -> Iterable[Message]:
+        for message in messages:
+            RawSink.seen.append(message)
+            yield from ()
+
+
+def write(stdin: bytes) -> tuple[int, list[dict[str, Any]]]:
+    RawSink.seen.clear()
+    out = io.BytesIO()
+    code = run(
+        RawSink(),
+        ["write", "--config", "{}", "--catalog", CATALOG],
+        stdin=io.BytesIO(stdin),
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    return code, [orjson.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_data_arrives_as_the_exact_bytes_sent() -> None:
+    data = b'{"id": 1,  "name":"Zo\\u00eb \xc3\xa9", "n":1.50e0, "nested":{"a":[1, 2]}}'
+    line = b'{"type":"record","record":{"stream":"s","data":' + data + b',"emitted_at":"2024-01-01T00:00:00Z"}}\n'
+    code, out = write(line + b'{"type":"source_state","source_state":{"stream":"s","data":1}}\n')
+    assert code == 0 and out == []
+    raw, state = RawSink.seen
+    assert isinstance(raw, RawRecord) and isinstance(state, SourceStateMessage)
+    assert (raw.stream, raw.data, raw.emitted_at, raw.deleted) == ("s", data, "2024-01-01T00:00:00Z", False)
+
+
+def test_tombstones_and_unusual_spellings_arrive_raw_too() -> None:
+    spaced = b'{"type": "record", "record": {"stream": "s", "data": {"id": 2}, "emitted_at": "2024-01-01T00:00:00Z",'
+    code, _ = write(spaced + b' "deleted": true}}\n')
+    assert code == 0
+    [raw] = RawSink.seen
+    assert isinstance(raw, RawRecord) and orjson.loads(raw.data) == {"id": 2} and raw.deleted
+
+
+def test_the_parsed_write_is_not_used_and_unknown_messages_pass_through() -> None:
+    assert RawSink.supports("write") and RawSink.writes_raw() and not Connector.writes_raw()
+    code, out = write(b'{"type":"future_thing","future_thing":{"x":1}}\n')
+    assert code == 0 and out == [{"type": "future_thing", "future_thing": {"x": 1}}]
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (b'{"type":"record","record":{"stream":"s","data":{},"emitted_at":"2024-01-01T00:00:00"}}', "timezone"),
+        (b'{"type":"record","record":{"stream":"s","data":[],"emitted_at":"2024-01-01T00:00:00Z"}}', "data"),
+        (b'{"type":"record","record":{"stream":"s","data":{},"emitted_at":"yesterday"}}', "emitted_at"),
+        (b'{"type":"record","record":{"stream":"s","data":{"a":1,},"emitted_at":"2024-01-01T00:00:00Z"}}', "JSON"),
+        (b'{"type":"record","record":{"stream":"s","data":{"a":"\xff"},"emitted_at":"2024-01-01T00:00:00Z"}}', "line"),
+    ],
+)
+def test_bad_records_fail_with_the_problem_named(line: bytes, problem: str) -> None:
+    code, out = write(line + b"\n")
+    assert code == 1 and RawSink.seen == []
+    error = out[-1]["error"]
+    assert "line 1" in error["message"] and problem in error["message"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"type":"record","record":{"stream":1,"data":{},"emitted_at":"2024-01-01T00:00:00Z"}}',
+        b'{"type":"record","record":{"stream":"s","data":{"a":"\xff"},"emitted_at":"2024-01-01T00:00:00Z"}}',
+        b'{"type":"record","record":{"stream":"s","data":{},"emitted_at":"2024-01-01T00:00:00Z","deleted":1}}',
+        b'{"type":"record","record":{"stream":"s","data":"{}","emitted_at":"2024-01-01T00:00:00Z"}}',
+    ],
+)
+def test_the_fast_decoder_declines_what_it_cannot_vouch_for(line: bytes) -> None:
+    assert decode_raw_record(line) is None
