@@ -42,7 +42,8 @@ class Faults:
     """`Retry-After` sent with injected 429s (Google usually sends none)."""
     script: list[str] = field(default_factory=list)
     """Faults for the next API requests, in order: "429", "500", "503", "reset", and "503-after" / "reset-after"
-    (the request is applied, then the response fails); consumed one per request."""
+    (the request is applied, then the response fails); consumed one per request. "FAULT:method" (e.g.
+    "503-after:values.append") waits for a request of that method; the others pass meanwhile."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Call:
     write: bool
     status: int
     principal: str | None
+    size: int = 0
+    """Bytes of the request body."""
 
 
 _QUOTA_MESSAGE = (
@@ -116,11 +119,15 @@ class FakeSheets:
 
     # ---- request handling -------------------------------------------------------------------------------------
 
-    def pick_fault(self) -> str | None:
+    def pick_fault(self, method: str) -> str | None:
         """The fault for the API request now arriving, if any."""
         with self.lock:
             if self.faults.script:
-                return self.faults.script.pop(0)
+                fault, _, only = self.faults.script[0].partition(":")
+                if not only or only == method:
+                    self.faults.script.pop(0)
+                    return fault
+                return None
             roll = self._rng.random()
             if roll < self.faults.rate_429:
                 return "429"
@@ -289,7 +296,7 @@ class Handler(BaseHTTPRequestHandler):
             api.record(Call(method, write, exc.code, None))
             self._send(exc.code, exc.body)
             return
-        fault = api.pick_fault()
+        fault = api.pick_fault(method)
         if fault in ("reset", "429", "500", "503") or (fault is None and api.over_quota(principal, write)):
             status = 429 if fault is None else {"reset": 0, "429": 429, "500": 500, "503": 503}[fault]
             api.record(Call(method, write, status, principal))
@@ -308,7 +315,7 @@ class Handler(BaseHTTPRequestHandler):
             api.record(Call(method, write, 400, principal))
             self._send(400, invalid(f"Invalid JSON payload received. {exc}").body)
             return
-        call = Call(method, write, 200, principal)
+        call = Call(method, write, 200, principal, len(raw))
         api.record(call)
         if write and api.on_write is not None:
             api.on_write(call)

@@ -20,10 +20,12 @@ from typing import Any
 import google.oauth2.credentials
 import google_auth_httplib2  # type: ignore[import-untyped]
 import httplib2  # type: ignore[import-untyped]
+import orjson
 from google.auth import exceptions as auth_exceptions
 from google.oauth2 import service_account
 from googleapiclient.discovery import build  # type: ignore[import-untyped]
 from googleapiclient.errors import HttpError  # type: ignore[import-untyped]
+from googleapiclient.model import JsonModel  # type: ignore[import-untyped]
 from sync_protocol import TransientError
 
 from ._config import SCOPES, SheetsConfig
@@ -70,6 +72,23 @@ class MinuteBudget:
             sleep(wait)
 
 
+class CompactJson(JsonModel):  # type: ignore[misc]
+    """Request bodies as compact UTF-8 JSON (orjson): the bytes sent are the bytes counted against the budget.
+
+    googleapiclient's default (`json.dumps`) adds spaces and escapes every non-ASCII character (up to 6 bytes for
+    one), so a request of CJK text could be twice the size it was cut to.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(data_wrapper=False)
+
+    def serialize(self, body_value: Any) -> bytes:
+        return orjson.dumps(body_value)
+
+    def deserialize(self, content: bytes | str) -> Any:
+        return orjson.loads(content) if content else {}
+
+
 def credentials(config: SheetsConfig) -> Any:
     """google-auth credentials for the config: a service account, or a user's refresh token."""
     info = config.service_account_info()
@@ -98,7 +117,13 @@ class SheetsClient:
         http = google_auth_httplib2.AuthorizedHttp(self._credentials, http=httplib2.Http(timeout=config.timeout_s))
         options = {"api_endpoint": config.api_endpoint} if config.api_endpoint else None
         service = build(
-            "sheets", "v4", http=http, static_discovery=True, cache_discovery=False, client_options=options
+            "sheets",
+            "v4",
+            http=http,
+            model=CompactJson(),
+            static_discovery=True,
+            cache_discovery=False,
+            client_options=options,
         )
         self._spreadsheets = service.spreadsheets()  # ≈ 35 ms each: built once
         self._values = self._spreadsheets.values()

@@ -56,6 +56,8 @@ from ._tabs import (
 log = logging.getLogger("destination_google_sheets")
 
 CELL_LIMIT = 10_000_000
+_ENVELOPE_BYTES = 1024
+"""Room in a request for what surrounds the values (ranges, option names)."""
 
 
 @dataclass
@@ -515,8 +517,9 @@ def _size(value: Any) -> int:
     return len(orjson.dumps(value))
 
 
-def _chunks(items: list[Any], limit: int, size: Any) -> Iterator[list[Any]]:
-    """`items` in runs whose encoded size stays under `limit` (an item larger than it goes alone)."""
+def _chunks(items: list[Any], limit: int, size: Callable[[Any], int]) -> Iterator[list[Any]]:
+    """`items` in runs whose request stays under `limit` bytes (an item larger than that goes alone)."""
+    limit -= _ENVELOPE_BYTES
     chunk: list[Any] = []
     total = 0
     for item in items:
