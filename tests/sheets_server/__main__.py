@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     api.quota_per_minute[True] = args.write_quota
     server = SheetsHTTPServer(api, args.port)
     key = api.auth.service_account(server.token_uri)
-    args.key_file.write_bytes(orjson.dumps(key, option=orjson.OPT_INDENT_2))
+    partial = args.key_file.with_name(args.key_file.name + ".partial")
+    partial.write_bytes(orjson.dumps(key, option=orjson.OPT_INDENT_2))
+    partial.replace(args.key_file)  # whoever waits for the file never reads half of it
     sys.stderr.write(f"fake Sheets API on {server.url}, service account key in {args.key_file}\n")
     try:
         server.serve_forever()

@@ -4,11 +4,13 @@ Semantics kept from the real API: a grid has a row and column count apart from i
 10M-cell limit whether filled or not); a cell holds at most 50,000 characters; numbers are doubles (an integer
 beyond 2^53 loses precision); `RAW` input is stored as given, `USER_ENTERED` input is parsed (`=…` becomes a
 formula, `'…` text, numbers and booleans their type); a JSON `null` in written values skips the cell and `""`
-clears it; reads trim trailing empty rows and cells. Formulas are stored, never evaluated (read as `#ERROR!`).
+clears it; reads trim trailing empty rows and cells. Of formulas only arithmetic on numbers is evaluated (`=1+2`
+reads as 3); any other formula reads as `#NAME?`.
 """
 
 from __future__ import annotations
 
+import ast
 import random
 import string
 from dataclasses import dataclass, field
@@ -281,12 +283,46 @@ def parse_input(value: Any, option: str) -> Cell | None:
     return int(number) if number.is_integer() and abs(number) <= 2**53 else number
 
 
+_OPERATORS: dict[type[ast.AST], Any] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+}
+
+
+def _arithmetic(node: ast.AST) -> float:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _arithmetic(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        return float(_OPERATORS[type(node.op)](_arithmetic(node.left), _arithmetic(node.right)))
+    raise ValueError("not arithmetic")
+
+
+def evaluate(formula: Formula) -> Cell:
+    """The value of a formula: arithmetic on numbers is computed, anything else is `#NAME?`."""
+    try:
+        value = _arithmetic(ast.parse(formula.text[1:], mode="eval").body)
+    except SyntaxError:
+        return "#ERROR!"
+    except ValueError:
+        return "#NAME?"
+    except ZeroDivisionError:
+        return "#DIV/0!"
+    return int(value) if value.is_integer() else value
+
+
 def render_value(value: Cell | None, option: str) -> Any:
     """A cell as `values.get` returns it under `valueRenderOption`."""
     if value is None:
         return ""
     if isinstance(value, Formula):
-        return value.text if option == "FORMULA" else "#ERROR!"
+        if option == "FORMULA":
+            return value.text
+        value = evaluate(value)
     if option == "FORMATTED_VALUE":
         if isinstance(value, bool):
             return "TRUE" if value else "FALSE"
@@ -407,6 +443,8 @@ def append_values(
         raise invalid(f"Invalid valueInputOption: {option!r}")
     sheet, parsed = ss.resolve(text)
     row0, _, col0, col1 = _box(sheet, parsed)
+    if parsed.anchor:  # a single cell: the table around it may be as wide as the sheet
+        col1 = sheet.column_count
     end = sheet.last_filled_row(row0, col0, col1)
     cells = [[parse_input(v, option) for v in row] for row in values]
     width = max((len(r) for r in cells), default=0)
@@ -420,7 +458,8 @@ def append_values(
     out: dict[str, Any] = {"spreadsheetId": ss.spreadsheet_id, "updates": {"spreadsheetId": ss.spreadsheet_id}}
     out["updates"].update(_apply_write(_Write(sheet, end, col0, cells, rendered)))
     if end > row0:
-        out["tableRange"] = _a1.render(sheet.title, row0, end, col0, col1)
+        filled = max(min(len(r), col1) for r in sheet.rows[row0:end])
+        out["tableRange"] = _a1.render(sheet.title, row0, end, col0, max(filled, col0 + 1))
     return out
 
 

@@ -24,6 +24,7 @@ from sync_protocol import ConfiguredStream, StreamError
 CHAR_LIMIT = 50_000
 TRUNCATED_MARKER = "…[truncated by sync]"
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_TRIGGERS = frozenset(FORMULA_TRIGGERS)
 _MAX_EXACT_INT = 2**53
 
 Cell = str | int | float | bool
@@ -45,23 +46,17 @@ def quote_title(title: str) -> str:
     return "'" + title.replace("'", "''") + "'"
 
 
-def canonical(value: Any) -> Any:
-    """A cell as compared: what was written and what `values.get` (unformatted) returns compare equal."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, bool):
-        return ("b", value)
-    if isinstance(value, int | float):
-        return float(value)
-    return value
+def row_digest(cells: list[Any]) -> int:
+    """A digest of a row's cells in column order, trailing empty cells left out.
 
-
-def row_digest(values: list[Any]) -> int:
-    """A digest of a row's cells in column order (trailing empty cells do not count)."""
-    canon = [canonical(v) for v in values]
-    while canon and canon[-1] == "":
-        canon.pop()
-    return hash(tuple(canon))
+    Cells are compared as written and as `values.get` (unformatted) returns them: text as text, booleans, and
+    numbers as Sheets' doubles print (an integral number without a fraction, which is why the encoder writes 5.0
+    as 5).
+    """
+    end = len(cells)
+    while end and cells[end - 1] == "":
+        end -= 1
+    return hash(orjson.dumps(cells[:end] if end < len(cells) else cells))
 
 
 def _types(schema: dict[str, Any]) -> set[str]:
@@ -119,32 +114,36 @@ class RowEncoder:
                 index[name] = len(self.columns)
                 self.columns.append(name)
         cells: list[Cell] = [""] * len(self.columns)
+        cell = self._cell
         for name, value in data.items():
-            cells[index[name]] = self._cell(name, value)
-        return tuple(canonical(c) for c in cells[: len(self.key_fields)]), cells
+            cells[index[name]] = cell(name, value)
+        return tuple(cells[: len(self.key_fields)]), cells
 
     def _cell(self, name: str, value: Any) -> Cell:
-        if value is None:
-            return ""
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int):
-            if name in self._unix and -62135596800 <= value <= 253402300799:
-                return self._text(_iso(datetime.fromtimestamp(value, UTC)))
-            return value if -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT else str(value)
-        if isinstance(value, float):
-            return value if math.isfinite(value) else str(value)
-        if isinstance(value, str):
+        kind = type(value)
+        if kind is str:
             if name in self._dates:
                 try:
                     value = _iso(datetime.fromisoformat(value))
                 except ValueError:
                     pass
             return self._text(value)
+        if value is None:
+            return ""
+        if kind is bool:
+            return bool(value)
+        if kind is int:
+            if name in self._unix and -62135596800 <= value <= 253402300799:
+                return self._text(_iso(datetime.fromtimestamp(value, UTC)))
+            return int(value) if -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT else str(value)
+        if kind is float:
+            if not math.isfinite(value):
+                return str(value)
+            return int(value) if value.is_integer() and abs(value) <= _MAX_EXACT_INT else float(value)
         return self._text(orjson.dumps(value).decode())
 
     def _text(self, text: str) -> str:
-        if self._escape and text.startswith(FORMULA_TRIGGERS):
+        if self._escape and text and text[0] in _TRIGGERS:
             text = "'" + text
         if len(text) > CHAR_LIMIT:
             self.truncated += 1

@@ -38,7 +38,7 @@ from sync_protocol import (
     error_message,
 )
 
-from ._cells import Cell, Key, RowEncoder, canonical, column_letters, quote_title, row_digest
+from ._cells import Cell, Key, RowEncoder, column_letters, quote_title, row_digest
 from ._client import SheetsClient
 from ._plan import Change, Plan, plan_appends, plan_upserts, positions
 from ._tabs import (
@@ -58,6 +58,10 @@ log = logging.getLogger("destination_google_sheets")
 CELL_LIMIT = 10_000_000
 _ENVELOPE_BYTES = 1024
 """Room in a request for what surrounds the values (ranges, option names)."""
+_BATCH_SHARE = 0.9
+"""A batch is written once its rows reach this share of `max_request_bytes`, so it fits in one request."""
+_TICK_S = 0.05
+"""How often `tick` looks for checkpoints that waited long enough."""
 
 
 @dataclass
@@ -113,6 +117,7 @@ class WriteSession:
         self._unknown: set[str] = set()
         self._globals: list[SourceStateMessage] = []
         self._out: deque[Message] = deque()
+        self._next_tick = 0.0
         for stream in catalog.streams:
             try:
                 encoder = RowEncoder(stream, escape_formulas=self._config.escape_formulas)
@@ -156,15 +161,20 @@ class WriteSession:
                 return
             change = Change(key, None)
         else:
+            size = len(orjson.dumps(cells))
+            if sink.rows and sink.bytes + size > self._config.max_request_bytes * _BATCH_SHARE:
+                self.flush(sink)
+                if sink.failed:
+                    return
             change = Change(key, cells, row_digest(cells))
-            sink.bytes += len(orjson.dumps(cells))
+            sink.bytes += size
         if sink.dedup:
             sink.upserts.pop(key, None)  # the latest change of a key goes last
             sink.upserts[key] = change
         else:
             sink.appends.append(change)
         sink.rows += 1
-        if sink.rows >= self._config.batch_rows or sink.bytes >= self._config.max_request_bytes:
+        if sink.rows >= self._config.batch_rows:
             self.flush(sink)
 
     def state(self, message: SourceStateMessage) -> None:
@@ -199,8 +209,11 @@ class WriteSession:
             self._guard(sink, self._swap)
 
     def tick(self) -> None:
-        """Write the batches whose oldest checkpoint waited `max_state_delay_s`."""
+        """Write the batches whose oldest checkpoint waited `max_state_delay_s` (looks at most every 50 ms)."""
         now = time.monotonic()
+        if now < self._next_tick:
+            return
+        self._next_tick = now + _TICK_S
         for sink in self._sinks.values():
             if sink.oldest_state is not None and now - sink.oldest_state >= self._config.max_state_delay_s:
                 self.flush(sink)
@@ -499,8 +512,7 @@ def _check_key_header(sink: StreamSink, header: list[Any], has_rows: bool) -> No
 
 
 def _key(cells: list[Any]) -> Key | None:
-    key = tuple(canonical(c) for c in cells)
-    return None if all(k == "" for k in key) else key
+    return None if all(c == "" for c in cells) else tuple(cells)
 
 
 def _place(cells: list[Cell], where: list[int]) -> list[Any]:
