@@ -27,15 +27,13 @@ from tests.sheets_server import CELL_LIMIT, Formula
 
 COMMAND = [sys.executable, "-m", "destination_google_sheets"]
 HARNESS = ConnectorHarness(COMMAND, timeout_s=90)
-SCHEMA = {
-    "type": "object",
-    "properties": {
-        "name": {"type": ["string", "null"]},
-        "id": {"type": "string"},
-        "amount": {"type": ["integer", "null"]},
-        "meta": {"type": ["object", "null"]},
-    },
+HEADER_SCHEMA: dict[str, Any] = {
+    "name": {"type": ["string", "null"]},
+    "id": {"type": "string"},
+    "amount": {"type": ["integer", "null"]},
+    "meta": {"type": ["object", "null"]},
 }
+SCHEMA = {"type": "object", "properties": HEADER_SCHEMA}
 HEADER = ["id", "name", "amount", "meta"]
 
 
@@ -120,7 +118,7 @@ def test_setup_extends_a_header_and_leaves_a_persons_columns(sheets: LocalSheets
     sheet = ss.find_title("s")
     assert sheet is not None
     sheet.rows[0] = ["id", "notes", "name"]  # a person renamed, reordered and dropped header cells
-    bigger = {**SCHEMA, "properties": {**SCHEMA["properties"], "email": {"type": "string"}}}
+    bigger = {**SCHEMA, "properties": {**HEADER_SCHEMA, "email": {"type": "string"}}}
     cat = {"streams": [{"name": "s", "json_schema": bigger, "primary_key": [["id"]]}]}
     HARNESS.invoke("setup", config=sheets.config(sid), catalog=cat)
     assert sheets.api.values(sid, "s") == [["id", "notes", "name", "amount", "meta", "email"]]
@@ -244,9 +242,9 @@ def test_a_write_applied_but_unanswered_is_not_repeated(sheets: LocalSheets, sid
 
 def test_formula_like_values_stay_text(sheets: LocalSheets, sid: str) -> None:
     values = ["=1+1", "+33 1 23", "-5", "@SUM(A1)", '=HYPERLINK("http://x")']
-    messages = [record("s", {"id": f"k{i}", "name": v}) for i, v in enumerate(values)]
-    write(sheets.config(sid), catalog("s"), *messages, stream_state("s", 1))
-    write(sheets.config(sid, escape_formulas=False), catalog("raw"), *[record("raw", m.record.data) for m in messages])  # type: ignore[attr-defined]
+    rows = [{"id": f"k{i}", "name": v} for i, v in enumerate(values)]
+    write(sheets.config(sid), catalog("s"), *(record("s", r) for r in rows), stream_state("s", 1))
+    write(sheets.config(sid, escape_formulas=False), catalog("raw"), *(record("raw", r) for r in rows))
     escaped = [row[1] for row in sheets.api.values(sid, "s")[1:]]
     raw = [row[1] for row in sheets.api.values(sid, "raw")[1:]]
     assert escaped == ["'" + v for v in values]

@@ -91,7 +91,9 @@ def test_overwrite_is_swapped_in_only_when_the_engine_says_the_stream_is_complet
     tmp_path: Path, sheets: LocalSheets
 ) -> None:
     sid = sheets.api.create_spreadsheet()
-    selection = {"streams": [{"name": "a", "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]}
+    selection: dict[str, Any] = {
+        "streams": [{"name": "a", "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]
+    }
     first = pipeline(tmp_path, sheets, sid, {"streams": {"a": 300}, "page_size": 50}, **selection)
     assert run(first).status is RunStatus.SUCCEEDED
     assert sorted(ids(sheets, sid, "a")) == synthetic_ids("a", 300)
@@ -194,11 +196,11 @@ def test_the_engine_killed_at_random_points_then_resumed(tmp_path: Path, sheets:
 def _cell_matches(cell: Any, value: Any, column: str) -> bool:
     """Whether a cell holds a source value the way the destination writes it (decoded independently)."""
     if value is None:
-        return cell == ""
+        return bool(cell == "")
     if column == "created":
         return bool(cell == datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     if isinstance(value, dict | list):
-        return bool(orjson.loads(cell) == value)
+        return bool(orjson.loads(cell) == value)  # objects and arrays: compact JSON text
     if isinstance(value, str) and value.startswith(("=", "+", "-", "@")):
         return bool(cell == "'" + value)
     return bool(cell == value and type(cell) is type(value))
@@ -214,9 +216,9 @@ def assert_tab_equals(sheets: LocalSheets, sid: str, title: str, expected: dict[
             got[row[0]] = [*row, *[""] * (len(header) - len(row))]
     assert set(got) == set(expected), f"{title}: ids differ"
     for object_id, obj in expected.items():
-        row = dict(zip(header, got[object_id], strict=True))
-        wrong = [c for c in header if c in obj and not _cell_matches(row[c], obj[c], c)]
-        assert not wrong, f"{title} {object_id}: {[(c, row[c], obj[c]) for c in wrong[:3]]}"
+        cells = dict(zip(header, got[object_id], strict=True))
+        wrong = [c for c in header if c in obj and not _cell_matches(cells[c], obj[c], c)]
+        assert not wrong, f"{title} {object_id}: {[(c, cells[c], obj[c]) for c in wrong[:3]]}"
 
 
 def test_stripe_to_sheets_with_updates_and_deletes_then_a_no_op_resync(

@@ -75,8 +75,8 @@ def split_title(text: str) -> tuple[str | None, str]:
             raise A1Error(text)
         return "".join(title), rest[1:]
     if "!" in text:
-        title, _, cells = text.partition("!")
-        return title, cells
+        name, _, cells = text.partition("!")
+        return name, cells
     return None, text
 
 

@@ -101,9 +101,9 @@ class FakeSheets:
     def values(self, spreadsheet_id: str, title: str) -> list[list[Any]]:
         """Every row of a tab as stored (unformatted), trailing empties trimmed; [] for an empty tab."""
         with self.lock:
-            return _model.get_values(self.spreadsheets[spreadsheet_id], _a1_whole(title), "UNFORMATTED_VALUE").get(
-                "values", []
-            )
+            answer = _model.get_values(self.spreadsheets[spreadsheet_id], _a1_whole(title), "UNFORMATTED_VALUE")
+        rows: list[list[Any]] = answer.get("values", [])
+        return rows
 
     def count(self, *, write: bool | None = None, method: str | None = None) -> int:
         """How many API calls were seen (faulted ones included), optionally of one kind."""
