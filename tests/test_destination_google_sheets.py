@@ -23,7 +23,7 @@ from sync_protocol.sdk import record, stream_state
 from sync_protocol.testing import ConnectorHarness, Invocation
 
 from tests.fixtures.sheets_server import LocalSheets
-from tests.sheets_server import CELL_LIMIT, Formula
+from tests.sheets_server import CELL_LIMIT, Call, Formula
 
 COMMAND = [sys.executable, "-m", "destination_google_sheets"]
 HARNESS = ConnectorHarness(COMMAND, timeout_s=90)
@@ -211,6 +211,38 @@ def test_sorting_and_inserting_rows_between_runs_still_upserts_the_right_rows(sh
     want[noted]["notes"] = "a person's note"
     assert got == want
     assert sheets.api.values(sid, "s")[0] == ["id", "notes", "name", "amount", "meta"]
+
+
+def test_a_column_inserted_before_the_key_during_a_run_is_followed(sheets: LocalSheets, sid: str) -> None:
+    config, cat = sheets.config(sid, batch_rows=10), catalog("s")
+    write(config, cat, *(item("s", i) for i in range(10)), stream_state("s", 1))
+    from tests.sheets_server._requests import batch_update
+
+    def insert_column(call: Call) -> None:
+        if call.method == "values.append" and sheets.api.on_write is not None:
+            sheets.api.on_write = None
+            with sheets.api.lock:
+                tab = sheets.api.spreadsheets[sid].find_title("s")
+                assert tab is not None
+                span = {"sheetId": tab.sheet_id, "dimension": "COLUMNS", "startIndex": 0, "endIndex": 1}
+                sheets.api.spreadsheets[sid], _ = batch_update(
+                    sheets.api.spreadsheets[sid], [{"insertDimension": {"range": span}}]
+                )
+
+    sheets.api.on_write = insert_column
+    result = write(
+        config,
+        cat,
+        *(item("s", i) for i in range(10, 20)),  # appended; then a person inserts column A
+        stream_state("s", 2),
+        *(item("s", i, name="later") for i in range(0, 30, 2)),  # located by key in column B now
+        stream_state("s", 3),
+    )
+    assert echoed(result) == [2, 3]
+    want = {f"s-{i}": {**expected_row("s", i), "": ""} for i in range(30) if i < 20 or i % 2 == 0}
+    for i in range(0, 30, 2):
+        want[f"s-{i}"]["name"] = "later"
+    assert table(sheets, sid, "s") == want
 
 
 def test_a_429_storm_is_survived(sheets: LocalSheets, sid: str) -> None:

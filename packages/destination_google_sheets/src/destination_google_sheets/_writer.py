@@ -84,9 +84,11 @@ class StreamSink:
     """Overwrite: states of rows written to the scratch tab, echoed after the swap."""
     digests: dict[Key, int] | None = None
     """Key → digest of the row in the target tab; None until the tab is read in this run."""
+    key_columns: list[int] = field(default_factory=list)
+    """Where the key columns were at the last read (a person may move them)."""
     scratch_id: int | None = None
     open: bool = False
-    """Overwrite: a new copy of the stream is being written (since a record or state of this run)."""
+    """Overwrite: a new copy of the stream is being written (since a record of this run)."""
     failed: bool = False
     tombstones_ignored: bool = False
 
@@ -192,7 +194,6 @@ class WriteSession:
             return
         if sink.failed:
             return
-        sink.open = sink.open or sink.overwrite
         sink.states.append(message)
         if sink.rows == 0:
             self.flush(sink)
@@ -295,7 +296,7 @@ class WriteSession:
         retry_ambiguous(self._client, lambda attempt: self._write_once(sink))
 
     def _write_once(self, sink: StreamSink) -> None:
-        """One attempt at the batch, from a fresh read; each write that succeeds is remembered at once."""
+        """One attempt at the batch, from a fresh read (an attempt after an ambiguous failure re-plans from it)."""
         book = self._book
         assert book is not None
         tab = book.find(sink.target)
@@ -326,6 +327,12 @@ class WriteSession:
         self._update(sink, tab, plan, where_columns, header_cells(tab.title, added))
         self._delete(sink, tab, plan)
         self._append(sink, tab, plan, where_columns)
+        assert sink.digests is not None
+        for key, digest in plan.digests.items():
+            if digest is None:
+                sink.digests.pop(key, None)
+            else:
+                sink.digests[key] = digest
 
     def _read(self, sink: StreamSink, tab: Tab) -> tuple[list[Any], list[Key | None]]:
         """The header and the key of every data row (the whole tab, with digests, the first time in a run)."""
@@ -336,6 +343,7 @@ class WriteSession:
             _check_key_header(sink, header, len(rows) > 1)
             where, _ = place_columns(header, sink.encoder.columns)
             width = len(sink.encoder.key_fields)
+            sink.key_columns = where[:width]
             sink.digests = {}
             keys: list[Key | None] = []
             for row in rows[1:]:
@@ -346,18 +354,16 @@ class WriteSession:
                     sink.digests[key] = row_digest(cells)
             return header, keys
         need_keys = sink.dedup or any(c.cells is None for c in sink.appends)
-        if not need_keys:
-            (header_rows,) = self._client.values_batch_get([header_range(tab.title)], stream=sink.name)
-            return (header_rows[0] if header_rows else []), []
-        width = len(sink.encoder.key_fields)
-        guess = list(range(width)) if sink.encoder.columns[:width] == sink.encoder.key_fields else []
-        header, key_rows = self._header_and_keys(sink, tab, guess)
-        _check_key_header(sink, header, bool(key_rows))
-        where, _ = place_columns(header, sink.encoder.key_fields)
-        if where != guess:
-            header, key_rows = self._header_and_keys(sink, tab, where)
-        first = min(where)
-        return header, [_key([row[p - first] if p - first < len(row) else "" for p in where]) for row in key_rows]
+        header, key_rows = self._header_and_keys(sink, tab, sink.key_columns if need_keys else [])
+        if need_keys:
+            _check_key_header(sink, header, bool(key_rows))
+            where, _ = place_columns(header, sink.encoder.key_fields)
+            if where != sink.key_columns:  # a person moved the key column(s): read them where they are now
+                sink.key_columns = where
+                header, key_rows = self._header_and_keys(sink, tab, where)
+        first = min(sink.key_columns, default=0)
+        cut = [p - first for p in sink.key_columns]
+        return header, [_key([row[p] if p < len(row) else "" for p in cut]) for row in key_rows]
 
     def _header_and_keys(self, sink: StreamSink, tab: Tab, where: list[int]) -> tuple[list[Any], list[list[Any]]]:
         if not where:
@@ -385,16 +391,12 @@ class WriteSession:
             data.append({"range": f"{title}!A{start + 1}", "values": run})
         for chunk in _chunks(data, self._config.max_request_bytes, lambda d: _size(d["values"])):
             self._client.values_batch_update(chunk, stream=sink.name)
-        assert sink.digests is not None
-        for key, digest in plan.digests.items():
-            if digest is not None and key in sink.upserts and sink.upserts[key].cells is not None:
-                sink.digests[key] = digest
 
     def _delete(self, sink: StreamSink, tab: Tab, plan: Plan) -> None:
         if not plan.deletes:
             return
         requests: list[dict[str, Any]] = []
-        if tab.row_count - len(plan.deletes) <= max(tab.frozen_rows, 1):
+        if tab.row_count - len(plan.deletes) <= tab.frozen_rows:
             # Sheets refuses to delete every non-frozen row: keep one blank row at the bottom
             requests.append({"appendDimension": {"sheetId": tab.sheet_id, "dimension": "ROWS", "length": 1}})
             tab.row_count += 1
@@ -403,10 +405,6 @@ class WriteSession:
             requests.append({"deleteDimension": {"range": span}})
         self._client.batch_update(requests, stream=sink.name)
         tab.row_count -= len(plan.deletes)
-        assert sink.digests is not None
-        for key, digest in plan.digests.items():
-            if digest is None:
-                sink.digests.pop(key, None)
 
     def _append(self, sink: StreamSink, tab: Tab, plan: Plan, where: list[int]) -> None:
         if not plan.appends:
@@ -415,10 +413,6 @@ class WriteSession:
         for chunk in _chunks(rows, self._config.max_request_bytes, _size):
             self._client.values_append(f"{quote_title(tab.title)}!A1", chunk, stream=sink.name)
             tab.row_count += len(chunk)
-        assert sink.digests is not None
-        for key, digest in plan.digests.items():
-            if digest is not None:
-                sink.digests[key] = digest
 
     # ---- overwrite ----------------------------------------------------------------------------------------------
 
@@ -449,11 +443,12 @@ class WriteSession:
         names = list(enumerate(sink.encoder.columns))
         self._client.values_batch_update(header_cells(title, names), stream=sink.name)
         sink.scratch_id, sink.target, sink.digests = sheet_id, title, {}
+        sink.key_columns = list(range(len(sink.encoder.key_fields)))
 
     def _swap(self, sink: StreamSink) -> None:
         """Replace the live tab by the scratch tab in one atomic batchUpdate; then echo the held states."""
         if sink.scratch_id is None:
-            self._open_scratch(sink)  # the stream has no rows (but the source said so with a checkpoint)
+            self._open_scratch(sink)  # every record of the stream was a tombstone
         assert sink.scratch_id is not None
         scratch_id = sink.scratch_id
 
