@@ -100,15 +100,16 @@ def test_overwrite_is_swapped_in_only_when_the_engine_says_the_stream_is_complet
     before = sheets.api.values(sid, "a")
 
     shutil.rmtree(tmp_path / "state")  # a new run (the synthetic source would resume from a finished state)
-    slow = {"streams": {"a": 400}, "page_size": 20, "page_delay_s": 0.2, "template": {"name": "second"}}
-    stopped = pipeline(tmp_path, sheets, sid, slow, {"batch_rows": 20}, time_limit_s=2.5, **selection)
+    second = {"streams": {"a": 400}, "page_size": 20, "template": {"name": "second"}}
+    stopped = pipeline(tmp_path, sheets, sid, second, {"batch_rows": 20}, state_limit=5, **selection)
+    sheets.api.reset_calls()
     result = run(stopped)
     assert result.status is RunStatus.SUCCEEDED and result.has_more
-    assert sheets.api.count(method="values.append") > 1, "the new copy was being written"
+    assert sheets.api.count(method="values.append") >= 5, "the new copy was being written"
     assert sheets.api.values(sid, "a") == before, "an overwrite the source did not finish leaves the old tab"
     assert [s.title for s in sheets.api.spreadsheets[sid].sheets] == ["Sheet1", "a"], "and no scratch tab"
 
-    stopped.time_limit_s = None
+    stopped.state_limit = None
     assert run(stopped).status is RunStatus.SUCCEEDED
     rows = sheets.api.values(sid, "a")[1:]
     assert sorted(r[0] for r in rows) == synthetic_ids("a", 400) and {r[2] for r in rows} == {"second"}
