@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from sync_engine import Engine, FileStateStore, Pipeline, SyncResult, validate_pipeline
 from sync_engine.blocking import sync
 from sync_protocol import RunStatus
@@ -25,6 +26,7 @@ from tests.stripe_server import StripeHTTPServer
 from tests.test_source_stripe_backfill import config as stripe_config
 
 COMMAND = [sys.executable, "-m", "destination_google_sheets"]
+pytestmark = pytest.mark.timeout(300)  # each test runs the engine 2 to 4 times; a busy machine starts them slowly
 
 
 def pipeline(
