@@ -3,5 +3,6 @@
 pytest_plugins = [
     "tests.fixtures.connectors",
     "tests.fixtures.postgres",
+    "tests.fixtures.sheets_server",
     "tests.fixtures.stripe_server",
 ]

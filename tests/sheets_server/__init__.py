@@ -1,0 +1,45 @@
+"""A local fake of the Google Sheets API v4 and Google's token endpoint (see `python -m tests.sheets_server --help`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ._a1 import column_letters, quote_title
+from ._app import Call, FakeSheets, Faults, SheetsHTTPServer, classify
+from ._auth import Auth, generate_private_key
+from ._model import CELL_LIMIT, CHAR_LIMIT, ApiError, Formula, Sheet, Spreadsheet
+
+__all__ = [
+    "CELL_LIMIT",
+    "CHAR_LIMIT",
+    "ApiError",
+    "Auth",
+    "Call",
+    "FakeSheets",
+    "Faults",
+    "Formula",
+    "Sheet",
+    "SheetsHTTPServer",
+    "Spreadsheet",
+    "classify",
+    "column_letters",
+    "generate_private_key",
+    "quote_title",
+    "running_server",
+]
+
+
+@contextmanager
+def running_server(api: FakeSheets | None = None, port: int = 0) -> Iterator[SheetsHTTPServer]:
+    """Serve `api` (a fresh fake by default) on 127.0.0.1 in a background thread."""
+    server = SheetsHTTPServer(api or FakeSheets(), port)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
