@@ -140,8 +140,6 @@ class SyntheticSource(Connector[SyntheticConfig]):
                 continue
             stream_state_data = state.streams.get(configured.name) if state else None
             start_index = (stream_state_data.data or {}).get("next", 0) if stream_state_data else 0
-            if configured.sync_mode is SyncMode.FULL_REFRESH and configured.destination_sync_mode.value == "overwrite":
-                start_index = 0  # an overwrite re-reads everything: its states are committed only with the swap
             yield StreamStatusMessage(
                 stream_status=StreamStatus(stream=configured.name, status=StreamStatusValue.STARTED)
             )

@@ -28,7 +28,7 @@ def pg_pipeline(tmp_path: Path, url: str, schema: str, source: dict[str, Any], *
             "name": "pg",
             "source": {"command": python_connector("synthetic_source.py"), "config": source},
             "destination": {"command": "destination-postgres", "config": {"url": url, "schema": schema}},
-            "streams": [{"name": "a", "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}],
+            "streams": [{"name": "a", "destination_sync_mode": "overwrite"}],  # incremental: a cursor to ignore
             "state": {"store": "file", "path": str(tmp_path / "state")},
             "retry_backoff_s": 0.05,
             "grace_s": 2.0,

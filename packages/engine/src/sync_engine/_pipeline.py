@@ -27,6 +27,7 @@ from sync_protocol import (
     Control,
     ControlMessage,
     ControlType,
+    DestinationSyncMode,
     End,
     EndMessage,
     Error,
@@ -157,6 +158,8 @@ class SyncRun:
         self._read_scope: anyio.CancelScope | None = None
         self._stop_reason: str | None = None
         self._reading_source = False
+        self._echoed_streams: set[str] = set()
+        """Streams with a state committed in this invocation."""
 
     # ---- the run --------------------------------------------------------------------------------------------
 
@@ -246,7 +249,7 @@ class SyncRun:
         self._progress.attempt_started()
         enforcer = CatalogEnforcer(catalog, validate_records=p.validate_records, connector="source")
         self._enforcer = enforcer
-        state_for_source = self._fence.committed.model_copy(update={"progress": None})
+        state_for_source = self._state_for_source(catalog)
         has_state = bool(state_for_source.streams) or state_for_source.global_state is not None
         async with (
             open_connector(
@@ -302,6 +305,21 @@ class SyncRun:
                 )
             tasks.cancel_scope.cancel()
         return self._judge(source_end, source_code, source, destination_code, destination, catalog)
+
+    def _state_for_source(self, catalog: ConfiguredCatalog) -> SyncState:
+        """The committed state the source resumes from, without what an overwrite must not resume from.
+
+        An `overwrite` stream replaces the whole table, so it is read from nothing unless this invocation already
+        committed some of it: resuming from an earlier run's cursor would swap in only the increment.
+        """
+        fresh = {
+            s.name
+            for s in catalog.streams
+            if s.destination_sync_mode is DestinationSyncMode.OVERWRITE and s.name not in self._echoed_streams
+        }
+        committed = self._fence.committed
+        streams = {name: state for name, state in committed.streams.items() if name not in fresh}
+        return committed.model_copy(update={"progress": None, "earlier_runs": None, "streams": streams})
 
     def _judge(
         self,
@@ -535,6 +553,8 @@ class SyncRun:
         for name in [stream] if stream is not None else self._fence.streams:
             if self._fence.in_flight_for(name) == 0:
                 self._progress.stream_committed(name)
+        if stream is not None:
+            self._echoed_streams.add(stream)
         self._saver.dirty = True
         self._emit(message)
 
