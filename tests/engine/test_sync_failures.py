@@ -121,16 +121,17 @@ def test_connector_killed_then_second_run_completes_without_loss(tmp_path: Path,
 
 
 def test_time_limit_returns_has_more_and_the_next_run_finishes(tmp_path: Path) -> None:
-    p = pipeline(tmp_path, {"streams": {"a": 400}, "page_size": 20, "page_delay_s": 0.1}, time_limit_s=1.0)
+    # 5 s of paging; the limit leaves room for the connectors' start-up on a busy machine
+    p = pipeline(tmp_path, {"streams": {"a": 1000}, "page_size": 20, "page_delay_s": 0.1}, time_limit_s=2.5)
     result, _ = run_sync(p)
     assert result.status is RunStatus.SUCCEEDED and result.has_more
     first = len(ids_by_stream(tmp_path)["a"])
-    assert 0 < first < 400
+    assert 0 < first < 1000
     assert result.state.streams["a"].data["next"] <= first
     p.time_limit_s = None
     result, _ = run_sync(p)
     assert result.status is RunStatus.SUCCEEDED and not result.has_more
-    assert_complete(tmp_path, {"a": 400})
+    assert_complete(tmp_path, {"a": 1000})
     assert result.progress.attempts == 2, "progress is cumulative across the attempts of one run_id"
 
 
