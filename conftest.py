@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.connectors",
     "tests.fixtures.postgres",
     "tests.fixtures.stripe_server",
+    "tests.fixtures.temporal",
 ]

@@ -12,6 +12,9 @@ from ._activities import PipelineActivities, WorkerSettings
 from ._workflows import BackfillWorkflow, PipelineWorkflow
 
 DEFAULT_TASK_QUEUE = "sync-service"
+PASSTHROUGH = ("sync_service", "sync_engine", "sync_protocol", "psycopg", "stripe", "orjson")
+"""Imported once outside the sandbox: the package's `__init__` pulls in the engine, psycopg and Stripe's SDK,
+which workflows never call (the workflow module itself imports only stdlib payloads)."""
 
 
 @dataclass
@@ -35,7 +38,7 @@ async def connect(settings: TemporalSettings) -> Client:
 def create_worker(client: Client, settings: TemporalSettings, worker: WorkerSettings, max_activities: int) -> Worker:
     """A worker that runs both workflows and every activity; connectors run as subprocesses of this process."""
     activities = PipelineActivities(worker)
-    restrictions = SandboxRestrictions.default.with_passthrough_modules("sync_engine", "sync_protocol", "psycopg")
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
     return Worker(
         client,
         task_queue=settings.task_queue,

@@ -1,0 +1,24 @@
+"""The service under test: a module's worth of workers on one task queue, against the session's dev server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sync_service import TimingDefaults
+
+from tests.service.harness import Service
+
+TEST_TIMING = TimingDefaults(heartbeat_timeout_s=4.0, max_attempts=3, retry_initial_s=0.5, drain_s=30.0)
+
+
+@pytest.fixture(scope="module")
+def service(temporal_target: str, postgres_url: str) -> Iterator[Service]:
+    """Two workers and the API; pipelines of different tests stay apart by id and destination schema."""
+    running = Service(temporal_target, postgres_url, TEST_TIMING)
+    try:
+        running.start_worker()
+        running.start_worker()
+        yield running
+    finally:
+        running.close()
