@@ -17,8 +17,7 @@ def service(temporal_target: str, postgres_url: str) -> Iterator[Service]:
     """Two workers and the API; pipelines of different tests stay apart by id and destination schema."""
     running = Service(temporal_target, postgres_url, TEST_TIMING)
     try:
-        running.start_worker()
-        running.start_worker()
+        running.start_workers(2)
         yield running
     finally:
         running.close()

@@ -71,8 +71,15 @@ class Service:
 
     # ---- processes ----------------------------------------------------------------------------------------------
 
-    def start_worker(self, max_activities: int = 8) -> subprocess.Popen[bytes]:
-        """One more worker process; returns once it polls the task queue."""
+    def start_workers(self, count: int, max_activities: int = 8) -> list[subprocess.Popen[bytes]]:
+        """`count` more worker processes, started together; returns once each polls the task queue."""
+        started = [self._spawn_worker(max_activities) for _ in range(count)]
+        for process, log in started:
+            wait_for("the worker to poll", lambda: b"polling" in log.read_bytes() or process.poll() is not None)
+            assert process.poll() is None, log.read_text()
+        return [process for process, _ in started]
+
+    def _spawn_worker(self, max_activities: int) -> tuple[subprocess.Popen[bytes], Path]:
         log = Path(tempfile.mkstemp(prefix="sync-service-worker-", suffix=".log")[1])
         self._logs.append(log)
         argv = [
@@ -85,9 +92,7 @@ class Service:
         with log.open("wb") as out:
             process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         self.workers.append(process)
-        wait_for("the worker to poll", lambda: b"polling" in log.read_bytes() or process.poll() is not None)
-        assert process.poll() is None, log.read_text()
-        return process
+        return process, log
 
     def worker_logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self._logs)
@@ -146,6 +151,10 @@ class Service:
             return wait_for(f"pipeline status {status!r}", probe, timeout_s)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.pipeline(pipeline_id)}\n{self.worker_logs()}") from None
+
+    def workflow_state(self, pipeline_id: str) -> dict[str, Any]:
+        """The workflow's own view (a query; the API never asks the workflow, tests may)."""
+        return dict(self.gateway.query(pipeline_id))
 
     def runs(self, pipeline_id: str) -> dict[str, Any]:
         status, answer = self.call("GET", f"/pipelines/{pipeline_id}/runs")

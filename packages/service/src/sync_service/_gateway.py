@@ -100,3 +100,7 @@ class WorkflowGateway:
         """Send one signal to the pipeline's workflow (durable once this returns)."""
         handle = self.client.get_workflow_handle(workflow_id(pipeline_id))
         self._call(handle.signal(name) if arg is None else handle.signal(name, arg))
+
+    def query(self, pipeline_id: str, name: str = "state") -> Any:
+        """Ask the workflow directly (for operators and tests; the API answers from the store instead)."""
+        return self._call(self.client.get_workflow_handle(workflow_id(pipeline_id)).query(name))
