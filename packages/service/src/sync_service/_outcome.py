@@ -50,6 +50,8 @@ def run_status(status: RunStatus, errors: Sequence[Error]) -> str:
     if status is RunStatus.SUCCEEDED:
         return SUCCEEDED
     if status is RunStatus.PARTIAL:
-        return PARTIAL
+        # the engine's status counts errored streams of the whole run_id (a resumed run carries them);
+        # a chunk that skipped them and met no new stream error is a success
+        return PARTIAL if any(e.level is ErrorLevel.STREAM for e in errors) else SUCCEEDED
     decisive = deciding_error(errors)
     return SYSTEM_ERROR if decisive is None else error_kind(decisive.failure_type)

@@ -1,0 +1,91 @@
+"""The never-fail error model: stream errors are isolated, a bad key parks the pipeline, a killed worker is survived."""
+
+from __future__ import annotations
+
+import signal
+
+from tests.fixtures.stripe_server import TEST_KEY
+from tests.service.conftest import TEST_TIMING
+from tests.service.harness import Service, wait_for
+from tests.service.pipelines import rows, stripe_pipeline, stripe_source
+from tests.stripe_server import StripeHTTPServer
+
+
+def test_a_permanent_stream_error_leaves_the_healthy_streams_running(
+    service: Service, stripe_api: StripeHTTPServer, postgres_url: str, pg_schema: str
+) -> None:
+    store = stripe_api.api.store
+    store.generate("customers", 1000)
+    stripe_api.api.faults.latency_s = 0.2  # a backfill of several short chunks
+    body = stripe_pipeline(stripe_api, postgres_url, pg_schema, ["customers", "charges"], chunk_s=3.0)
+    body["source"] = stripe_source(stripe_api, stream_params={"charges": {"limit": "1000"}})  # Stripe answers 400
+    pipeline_id = service.create(body)
+    ready = service.wait_status(pipeline_id, "ready", timeout_s=90)
+    assert ready["status_reason"] is None
+    assert set(rows(postgres_url, pg_schema, "customers")) == set(store.expected("customers"))
+
+    runs = [r for r in service.runs(pipeline_id)["runs"] if r["purpose"] == "backfill"]
+    assert len(runs) >= 2, runs  # chunked
+    [errored] = [i for i, r in enumerate(runs) if r["status"] == "partial"]
+    issues = [(i["level"], i["stream"], i["kind"]) for i in runs[errored]["issues"]]
+    assert issues == [("stream", "charges", "system_error")]
+    assert errored < len(runs) - 1, runs  # later chunks followed it …
+    assert all(r["status"] == "succeeded" and r["issues"] == [] for r in runs[errored + 1 :])  # … without charges
+    counts = service.runs(pipeline_id)["counts"]
+    assert counts["partial"] == 1 and counts["error"] == 0 and counts["system_error"] == 0
+    assert service.call("DELETE", f"/pipelines/{pipeline_id}")[0] == 202
+
+
+def test_a_bad_key_parks_in_error_until_credentials_are_updated(
+    service: Service, stripe_api: StripeHTTPServer, postgres_url: str, pg_schema: str
+) -> None:
+    stripe_api.api.store.generate("customers", 40)
+    key = "sk_test_NotYetActivatedKey0123456789"
+    body = stripe_pipeline(stripe_api, postgres_url, pg_schema, ["customers"])
+    body["source"] = stripe_source(stripe_api, api_key=key)
+    pipeline_id = service.create(body)
+    parked = service.wait_status(pipeline_id, "error")
+    assert "refused the API key" in parked["status_reason"] and key not in parked["status_reason"]
+    assert parked["desired_status"] == "active"
+    history = service.runs(pipeline_id)
+    assert [r["status"] for r in history["runs"]] == ["error"]  # permanent: not retried
+    assert history["counts"]["error"] == 1 and history["counts"]["system_error"] == 0
+    assert key not in str(history)
+
+    stripe_api.api.keys[key] = "ok"  # the user activates the key
+    assert service.call("POST", f"/pipelines/{pipeline_id}/signals/credentials_updated")[0] == 202
+    service.wait_status(pipeline_id, "ready")
+    assert len(rows(postgres_url, pg_schema, "customers")) == 40
+    assert [r["status"] for r in service.runs(pipeline_id)["runs"]] == ["error", "succeeded"]
+    assert service.call("POST", f"/pipelines/{pipeline_id}/signals/reboot")[0] == 404
+    assert service.call("DELETE", f"/pipelines/{pipeline_id}")[0] == 202
+
+
+def test_a_worker_killed_mid_activity_is_replaced_without_data_loss(
+    temporal_target: str, stripe_api: StripeHTTPServer, postgres_url: str, pg_schema: str
+) -> None:
+    store = stripe_api.api.store
+    store.generate("customers", 2000)
+    stripe_api.api.faults.latency_s = 0.2  # a few seconds of backfill
+    own = Service(temporal_target, postgres_url, TEST_TIMING)
+    try:
+        [first] = own.start_workers(1)
+        pipeline_id = own.create(stripe_pipeline(stripe_api, postgres_url, pg_schema, ["customers"], chunk_s=60))
+        wait_for("the sync activity to start on the first worker", lambda: own.runs(pipeline_id)["runs"], 60)
+        own.start_workers(1)
+        wait_for(
+            "rows to arrive mid-backfill",
+            lambda: 0 < len(rows(postgres_url, pg_schema, "customers")) < 2000,
+            timeout_s=60,
+            every_s=0.05,
+        )
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        own.wait_status(pipeline_id, "ready", timeout_s=90)
+        assert set(rows(postgres_url, pg_schema, "customers")) == set(store.expected("customers"))
+        runs = own.runs(pipeline_id)["runs"]
+        assert [(r["attempt"], r["status"]) for r in runs] == [(1, "system_error"), (2, "succeeded")]
+        assert "worker" in runs[0]["reason"] and runs[0]["worker"] != runs[1]["worker"]
+        assert own.runs(pipeline_id)["counts"]["system_error"] == 1
+    finally:
+        own.close()
