@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,13 +44,17 @@ def sign(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) ->
 def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = 30.0, every_s: float = 0.1) -> T:
     """Poll `probe` until it returns something truthy; fail naming `what` after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
-    last: Any = None
+    last: T | None = None
     while time.monotonic() < deadline:
         last = probe()
         if last:
             return last
         time.sleep(every_s)
     raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what} (last: {last!r})")
+
+
+def _polling(process: subprocess.Popen[bytes], log: Path) -> bool:
+    return b"polling" in log.read_bytes() or process.poll() is not None
 
 
 class Service:
@@ -75,7 +80,7 @@ class Service:
         """`count` more worker processes, started together; returns once each polls the task queue."""
         started = [self._spawn_worker(max_activities) for _ in range(count)]
         for process, log in started:
-            wait_for("the worker to poll", lambda: b"polling" in log.read_bytes() or process.poll() is not None)
+            wait_for("the worker to poll", partial(_polling, process, log))
             assert process.poll() is None, log.read_text()
         return [process for process, _ in started]
 
@@ -164,5 +169,8 @@ class Service:
     def webhook(self, pipeline_id: str, event: dict[str, Any], secret: str = WEBHOOK_SECRET) -> tuple[int, Any]:
         payload = orjson.dumps(event)
         return self.call(
-            "POST", f"/pipelines/{pipeline_id}/webhooks", raw=payload, headers={"Stripe-Signature": sign(payload, secret)}
+            "POST",
+            f"/pipelines/{pipeline_id}/webhooks",
+            raw=payload,
+            headers={"Stripe-Signature": sign(payload, secret)},
         )

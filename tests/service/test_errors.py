@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 
-from tests.fixtures.stripe_server import TEST_KEY
 from tests.service.conftest import TEST_TIMING
 from tests.service.harness import Service, wait_for
 from tests.service.pipelines import rows, stripe_pipeline, stripe_source

@@ -67,8 +67,9 @@ def test_pause_and_resume_keep_webhooks_queued(
     assert service.call("PATCH", f"/pipelines/{pipeline_id}", {"desired_status": "active"})[0] == 200
     wait_for(
         "the queued event in Postgres after resuming",
-        lambda: rows(postgres_url, pg_schema, "customers")["cus_0000000003"]["name"]
-        == "edited during the second pause",
+        lambda: (
+            rows(postgres_url, pg_schema, "customers")["cus_0000000003"]["name"] == "edited during the second pause"
+        ),
     )
     assert service.pipeline(pipeline_id)["status"] == "ready"
     assert service.call("DELETE", f"/pipelines/{pipeline_id}")[0] == 202
@@ -76,7 +77,9 @@ def test_pause_and_resume_keep_webhooks_queued(
 
 
 def test_a_bad_webhook_signature_is_refused(service: Service, stripe_api: StripeHTTPServer, pg_schema: str) -> None:
-    body = stripe_pipeline(stripe_api, "postgresql://nowhere.invalid/x", pg_schema, ["customers"], desired_status="paused")
+    body = stripe_pipeline(
+        stripe_api, "postgresql://nowhere.invalid/x", pg_schema, ["customers"], desired_status="paused"
+    )
     pipeline_id = service.create(body)
     event = {"id": "evt_1", "object": "event", "type": "customer.updated", "data": {"object": {"id": "cus_1"}}}
     status, answer = service.webhook(pipeline_id, event, secret="whsec_someone_else_entirely_000000")

@@ -8,10 +8,14 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sync_engine import ConnectorSettings
 from sync_protocol import SourceInput, SourceInputMessage, encode_message
+
+FEED = Path(__file__).with_name("_feed.py")
+"""Run by path, not `-m`: the launcher then imports only `os` and `sys`, not this package (about 3 s cheaper)."""
 
 
 @contextmanager
@@ -26,7 +30,7 @@ def fed_source(settings: ConnectorSettings, inputs: list[dict[str, Any]]) -> Ite
             for event in inputs:
                 out.write(encode_message(SourceInputMessage(source_input=SourceInput(data=event))))
         command = shlex.split(settings.command) if isinstance(settings.command, str) else list(settings.command)
-        wrapped = [sys.executable, "-m", "sync_service._feed", path, "--", *command]
+        wrapped = [sys.executable, str(FEED), path, "--", *command]
         yield settings.model_copy(update={"command": wrapped})
     finally:
         os.unlink(path)
