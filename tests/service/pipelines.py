@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
 
+from tests.fixtures.connectors import python_connector
 from tests.fixtures.stripe_server import TEST_KEY
 from tests.service.harness import WEBHOOK_SECRET
 from tests.stripe_server import StripeHTTPServer
@@ -48,6 +51,34 @@ def stripe_pipeline(
     }
     body.update(extra)
     return body
+
+
+def synthetic_pipeline(source: dict[str, Any], output: Path, streams: list[str], **extra: Any) -> dict[str, Any]:
+    """The synthetic test source into the JSONL test destination (light processes, scripted failures)."""
+    body: dict[str, Any] = {
+        "source": {"command": python_connector("synthetic_source.py"), "config": source},
+        "destination": {"command": python_connector("jsonl_destination.py"), "config": {"path": str(output)}},
+        "streams": [{"name": s} for s in streams],
+        "chunk_s": 20,
+    }
+    body.update(extra)
+    return body
+
+
+def written_ids(output: Path, stream: str) -> set[str]:
+    """The ids the JSONL destination has written for `stream` (a retry may write some twice)."""
+    if not output.exists():
+        return set()
+    lines = output.read_bytes().splitlines()
+    found = set()
+    for line in lines:
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue  # a line being written
+        if row.get("stream") == stream:
+            found.add(row["data"]["id"])
+    return found
 
 
 def rows(url: str, schema: str, table: str) -> dict[str, dict[str, Any]]:

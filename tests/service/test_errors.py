@@ -3,33 +3,32 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 from tests.service.conftest import TEST_TIMING
 from tests.service.harness import Service, wait_for
-from tests.service.pipelines import rows, stripe_pipeline, stripe_source
+from tests.service.pipelines import rows, stripe_pipeline, stripe_source, synthetic_pipeline, written_ids
 from tests.stripe_server import StripeHTTPServer
 
 
-def test_a_permanent_stream_error_leaves_the_healthy_streams_running(
-    service: Service, stripe_api: StripeHTTPServer, postgres_url: str, pg_schema: str
-) -> None:
-    store = stripe_api.api.store
-    store.generate("customers", 1000)
-    stripe_api.api.faults.latency_s = 0.2  # a backfill of several short chunks
-    body = stripe_pipeline(stripe_api, postgres_url, pg_schema, ["customers", "charges"], chunk_s=3.0)
-    body["source"] = stripe_source(stripe_api, stream_params={"charges": {"limit": "1000"}})  # Stripe answers 400
-    pipeline_id = service.create(body)
+def test_a_permanent_stream_error_leaves_the_healthy_streams_running(service: Service, tmp_path: Path) -> None:
+    output = tmp_path / "out.jsonl"
+    source = {
+        "streams": {"broken": 50, "healthy": 300},
+        "page_size": 20,
+        "page_delay_s": 0.1,  # a backfill of several short chunks
+        "failures": [{"kind": "stream_error", "stream": "broken", "after_records": 10}],
+    }
+    pipeline_id = service.create(synthetic_pipeline(source, output, ["broken", "healthy"], chunk_s=1.5))
     ready = service.wait_status(pipeline_id, "ready", timeout_s=90)
     assert ready["status_reason"] is None
-    assert set(rows(postgres_url, pg_schema, "customers")) == set(store.expected("customers"))
+    assert written_ids(output, "healthy") == {f"healthy-{i}" for i in range(300)}
 
     runs = [r for r in service.runs(pipeline_id)["runs"] if r["purpose"] == "backfill"]
     assert len(runs) >= 2, runs  # chunked
-    [errored] = [i for i, r in enumerate(runs) if r["status"] == "partial"]
-    issues = [(i["level"], i["stream"], i["kind"]) for i in runs[errored]["issues"]]
-    assert issues == [("stream", "charges", "system_error")]
-    assert errored < len(runs) - 1, runs  # later chunks followed it …
-    assert all(r["status"] == "succeeded" and r["issues"] == [] for r in runs[errored + 1 :])  # … without charges
+    assert runs[0]["status"] == "partial"
+    assert [(i["level"], i["stream"], i["kind"]) for i in runs[0]["issues"]] == [("stream", "broken", "system_error")]
+    assert all(r["status"] == "succeeded" and r["issues"] == [] for r in runs[1:])  # broken is skipped from then on
     counts = service.runs(pipeline_id)["counts"]
     assert counts["partial"] == 1 and counts["error"] == 0 and counts["system_error"] == 0
     assert service.call("DELETE", f"/pipelines/{pipeline_id}")[0] == 202
@@ -61,30 +60,25 @@ def test_a_bad_key_parks_in_error_until_credentials_are_updated(
 
 
 def test_a_worker_killed_mid_activity_is_replaced_without_data_loss(
-    temporal_target: str, stripe_api: StripeHTTPServer, postgres_url: str, pg_schema: str
+    temporal_target: str, postgres_url: str, tmp_path: Path
 ) -> None:
-    store = stripe_api.api.store
-    store.generate("customers", 2000)
-    stripe_api.api.faults.latency_s = 0.2  # a few seconds of backfill
+    output = tmp_path / "out.jsonl"
+    source = {"streams": {"items": 400}, "page_size": 10, "page_delay_s": 0.1}  # about four seconds of reading
     own = Service(temporal_target, postgres_url, TEST_TIMING)
     try:
         [first] = own.start_workers(1)
-        pipeline_id = own.create(stripe_pipeline(stripe_api, postgres_url, pg_schema, ["customers"], chunk_s=60))
+        pipeline_id = own.create(synthetic_pipeline(source, output, ["items"], chunk_s=60))
         wait_for("the sync activity to start on the first worker", lambda: own.runs(pipeline_id)["runs"], 60)
         own.start_workers(1)
-        wait_for(
-            "rows to arrive mid-backfill",
-            lambda: 0 < len(rows(postgres_url, pg_schema, "customers")) < 2000,
-            timeout_s=60,
-            every_s=0.05,
-        )
+        wait_for("records to arrive mid-backfill", lambda: 0 < len(written_ids(output, "items")) < 400, 60, 0.05)
         first.send_signal(signal.SIGKILL)
         first.wait()
         own.wait_status(pipeline_id, "ready", timeout_s=90)
-        assert set(rows(postgres_url, pg_schema, "customers")) == set(store.expected("customers"))
+        assert written_ids(output, "items") == {f"items-{i}" for i in range(400)}
         runs = own.runs(pipeline_id)["runs"]
         assert [(r["attempt"], r["status"]) for r in runs] == [(1, "system_error"), (2, "succeeded")]
         assert "worker" in runs[0]["reason"] and runs[0]["worker"] != runs[1]["worker"]
+        assert runs[1]["records"] < 400  # the retry resumed from the checkpoint instead of starting over
         assert own.runs(pipeline_id)["counts"]["system_error"] == 1
     finally:
         own.close()

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import orjson
 from sync_engine import Engine, EngineError, PipelineConfigError, PostgresStateStore, StreamSelection, SyncResult
 from sync_protocol import Error, ErrorLevel, ErrorMessage, Message, ProgressMessage
 from temporalio import activity
@@ -27,6 +29,7 @@ from ._payloads import StepOutcome, SyncOutcome, SyncRequest
 from ._store import PipelineStore
 
 T = TypeVar("T")
+ENGINE_CACHE = 256
 SYSTEM_ERROR_TYPE = "SystemError"
 CANCELLED = "cancelled"
 
@@ -48,14 +51,26 @@ class PipelineActivities:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self.store = PipelineStore(settings.database_url, settings.store_schema)
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
 
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(call, *args)
 
     def _engine(self, record: PipelineRecord, skip: list[str] | None = None) -> Engine:
+        """An engine for this pipeline's current settings, reused while its commands stay the same.
+
+        Reuse keeps the connectors' specs the engine asked for once (two process starts per sync saved).
+        """
         pipeline = record.engine_pipeline(self.settings.database_url, self.settings.state_schema, skip or [])
-        store = PostgresStateStore(self.settings.database_url, self.settings.state_schema)
-        return Engine(pipeline, store=store)
+        key = orjson.dumps([record.id, record.source.command, record.destination.command]).decode()
+        engine = self._engines.pop(key, None)
+        if engine is None:
+            engine = Engine(pipeline, store=PostgresStateStore(self.settings.database_url, self.settings.state_schema))
+        engine.pipeline = pipeline
+        self._engines[key] = engine
+        while len(self._engines) > ENGINE_CACHE:
+            self._engines.popitem(last=False)
+        return engine
 
     # ---- status -----------------------------------------------------------------------------------------------
 
