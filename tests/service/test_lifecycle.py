@@ -90,3 +90,6 @@ def test_a_bad_webhook_signature_is_refused(service: Service, stripe_api: Stripe
     assert "config" not in public["source"] and "nowhere" not in str(public)
     assert service.call("DELETE", f"/pipelines/{pipeline_id}")[0] == 202
     assert service.call("DELETE", f"/pipelines/{pipeline_id}")[0] == 409
+    gone = service.wait_status(pipeline_id, "teardown")  # never set up: nothing to tear down
+    wait_for("teardown to finish", lambda: service.pipeline(pipeline_id)["status_reason"] == "torn down")
+    assert gone["desired_status"] == "deleted"

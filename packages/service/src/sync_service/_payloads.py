@@ -39,6 +39,8 @@ class PipelineParams:
     pending_inputs: list[dict[str, Any]] = field(default_factory=list)
     """Pushed events not yet applied, oldest first; carried across pause/resume and continue-as-new."""
     set_up: bool = False
+    touched: bool = False
+    """Setup ran at least once, so there may be something to tear down."""
     backfilled: bool = False
     parked_reason: str | None = None
     """Set when the pipeline is parked in `error`; cleared by a recovery signal."""

@@ -210,6 +210,7 @@ class PipelineWorkflow:
 
     async def _setup(self) -> None:
         await self._write(SETUP)
+        self.p.touched = True
         outcome = await self._step("setup_pipeline")
         if outcome.status == "succeeded":
             self.p.set_up = True
@@ -275,6 +276,9 @@ class PipelineWorkflow:
 
     async def _teardown(self) -> None:
         """Runs to the end even if the workflow is cancelled; a failure parks until a recovery signal."""
+        if not self.p.touched:  # deleted before setup ever ran: the destination holds nothing of ours
+            await self._write(TEARDOWN, "torn down")
+            return
         while True:
             await self._write(TEARDOWN)
             outcome = await self._step("teardown_pipeline")
