@@ -80,7 +80,7 @@ class Service:
         """`count` more worker processes, started together; returns once each polls the task queue."""
         started = [self._spawn_worker(max_activities) for _ in range(count)]
         for process, log in started:
-            wait_for("the worker to poll", partial(_polling, process, log))
+            wait_for("the worker to poll", partial(_polling, process, log), timeout_s=120)
             assert process.poll() is None, log.read_text()
         return [process for process, _ in started]
 
@@ -160,6 +160,20 @@ class Service:
     def workflow_state(self, pipeline_id: str) -> dict[str, Any]:
         """The workflow's own view (a query; the API never asks the workflow, tests may)."""
         return dict(self.gateway.query(pipeline_id))
+
+    def checkpoint(self, pipeline_id: str) -> dict[str, Any] | None:
+        """The engine checkpoint the workers saved for a pipeline, if any."""
+        with psycopg.connect(self.database_url) as conn:
+            exists = conn.execute("SELECT to_regclass(%s)", (f'"{self.state_schema}"."_sync_state"',)).fetchone()
+            if exists is None or exists[0] is None:
+                return None
+            row = conn.execute(
+                sql.SQL("SELECT state FROM {} WHERE state_key = %s").format(
+                    sql.Identifier(self.state_schema, "_sync_state")
+                ),
+                (self.store.get(pipeline_id).checkpoint_key,),
+            ).fetchone()
+        return None if row is None else dict(row[0])
 
     def runs(self, pipeline_id: str) -> dict[str, Any]:
         status, answer = self.call("GET", f"/pipelines/{pipeline_id}/runs")

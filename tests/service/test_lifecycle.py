@@ -23,7 +23,9 @@ def test_full_lifecycle(service: Service, stripe_api: StripeHTTPServer, postgres
         lambda: rows(postgres_url, pg_schema, "customers")["cus_0000000007"]["name"] == "changed by a webhook",
     )
 
-    history = service.runs(pipeline_id)
+    history = wait_for(
+        "the live run to be recorded", lambda: (h := service.runs(pipeline_id))["counts"]["running"] == 0 and h
+    )
     assert {r["purpose"] for r in history["runs"]} == {"backfill", "live"}
     assert all(r["status"] == "succeeded" for r in history["runs"])
     assert history["counts"]["error"] == 0 and history["counts"]["system_error"] == 0
@@ -49,7 +51,10 @@ def test_pause_and_resume_keep_webhooks_queued(
     for i in (1, 2):
         store.update(f"cus_000000000{i}", {"name": f"edited while paused {i}"})
         assert service.webhook(pipeline_id, last_event(stripe_api))[0] == 202
-    assert service.workflow_state(pipeline_id)["pending_inputs"] == 2
+    wait_for(  # both queued, and kept across continue-as-new
+        "two queued events in a continued run",
+        lambda: (state := service.workflow_state(pipeline_id))["pending_inputs"] == 2 and state["generation"] >= 1,
+    )
     assert rows(postgres_url, pg_schema, "customers") == {}  # paused before setup: nothing ran
 
     assert service.call("PATCH", f"/pipelines/{pipeline_id}", {"desired_status": "active"})[0] == 200

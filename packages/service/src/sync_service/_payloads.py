@@ -42,6 +42,8 @@ class PipelineParams:
     touched: bool = False
     """Setup ran at least once, so there may be something to tear down."""
     backfilled: bool = False
+    backfills: int = 0
+    """Backfill children that completed; the first is `backfill`, later ones `reconcile`."""
     parked_reason: str | None = None
     """Set when the pipeline is parked in `error`; cleared by a recovery signal."""
     generation: int = 0

@@ -100,8 +100,11 @@ class BackfillWorkflow:
 class PipelineWorkflow:
     """One pipeline's lifecycle. Never fails: problems park it in `error` until a recovery signal."""
 
-    def __init__(self) -> None:
-        self.p = PipelineParams(pipeline_id="")
+    @workflow.init
+    def __init__(self, params: PipelineParams) -> None:
+        # set here, not in run: signals that arrived with the start (or during continue-as-new) are handled
+        # before run begins, and must land in these params
+        self.p = params
         self.recover = False
         self.written: tuple[str, str | None] | None = None
         self.children = 0
@@ -154,7 +157,6 @@ class PipelineWorkflow:
 
     @workflow.run
     async def run(self, params: PipelineParams) -> None:
-        self.p = params
         while True:
             if self.p.desired_status == DELETED:
                 await asyncio.shield(asyncio.ensure_future(self._teardown()))
@@ -167,11 +169,11 @@ class PipelineWorkflow:
                 await self._park()
             elif self.p.desired_status == PAUSED:
                 await self._write(PAUSED)
-                await workflow.wait_condition(lambda: self.p.desired_status != PAUSED)
+                await workflow.wait_condition(lambda: self.p.desired_status != PAUSED or self._history_is_long())
             elif not self.p.set_up:
                 await self._setup()
             elif not self.p.backfilled:
-                await self._backfill("backfill" if self.p.generation == 0 and self.children == 0 else "reconcile")
+                await self._backfill("backfill" if self.p.backfills == 0 else "reconcile")
             else:
                 await self._ready()
 
@@ -190,9 +192,12 @@ class PipelineWorkflow:
 
     async def _park(self) -> None:
         await self._write(ERROR, self.p.parked_reason)
-        await workflow.wait_condition(lambda: self.recover or self.p.desired_status == DELETED)
-        self.recover = False
-        self.p.parked_reason = None
+        await workflow.wait_condition(
+            lambda: self.recover or self.p.desired_status == DELETED or self._history_is_long()
+        )
+        if self.recover or self.p.desired_status == DELETED:
+            self.recover = False
+            self.p.parked_reason = None
 
     async def _step(self, name: str) -> StepOutcome:
         """Run setup or teardown; a `system_error` that outlasts its retries comes back as a value."""
@@ -236,6 +241,7 @@ class PipelineWorkflow:
                 self.p.parked_reason = f"{purpose} failed: {_cause(exc)}"
             return
         self.p.backfilled = True
+        self.p.backfills += 1
 
     async def _ready(self) -> None:
         """The live lane: apply queued pushed events; on the reconcile timer, backfill again."""
@@ -243,13 +249,18 @@ class PipelineWorkflow:
         interval = self.p.timing.reconcile_interval_s
         try:
             await workflow.wait_condition(
-                lambda: bool(self.p.pending_inputs) or self.p.desired_status != ACTIVE or not self.p.set_up,
+                lambda: (
+                    bool(self.p.pending_inputs)
+                    or self.p.desired_status != ACTIVE
+                    or not self.p.set_up
+                    or self._history_is_long()
+                ),
                 timeout=timedelta(seconds=interval) if interval else None,
             )
         except TimeoutError:
             self.p.backfilled = False  # the reconcile backfill runs next
             return
-        if self.p.desired_status != ACTIVE or not self.p.set_up or not self.p.pending_inputs:
+        if self.p.desired_status != ACTIVE or not self.p.set_up or not self.p.pending_inputs or self._history_is_long():
             return
         batch = list(self.p.pending_inputs[:LIVE_BATCH])
         handle = workflow.start_activity(
