@@ -1,4 +1,4 @@
-"""The service under test: a module's worth of workers on one task queue, against the session's dev server."""
+"""The service under test: two workers on one task queue and the API, for the session, on the session's dev server."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ TEST_TIMING = TimingDefaults(
 """A short history limit, so every lifecycle test also crosses continue-as-new."""
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def service(temporal_target: str, postgres_url: str) -> Iterator[Service]:
     """Two workers and the API; pipelines of different tests stay apart by id and destination schema."""
     running = Service(temporal_target, postgres_url, TEST_TIMING)
