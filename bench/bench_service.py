@@ -74,7 +74,7 @@ def service_round(
     """Create N pipelines and wait until all are ready; returns (wall seconds, pipeline ids, their schemas)."""
     schemas = [f"svc_{tag}_{i}" for i in range(count)]
     started = time.monotonic()
-    ids = [service.create(stripe_pipeline(stripe, url, schema, ["customers"])) for schema in schemas]
+    ids = [service.create(stripe_pipeline(stripe, url, schema, ["customers"], chunk_s=300)) for schema in schemas]
 
     def all_ready() -> bool:
         statuses = {p.id: p.status for p in service.store.all()}

@@ -49,5 +49,5 @@ def test_a_lost_attempt_is_closed_as_system_error_by_the_next(postgres_url: str,
     ]  # fmt: skip
     assert "lost" in (runs[0].reason or "") and runs[1].issues[0]["stream"] == "s"
     counts = store.run_counts(pipeline_id)
-    assert counts == {"succeeded": 0, "partial": 1, "error": 1, "system_error": 1, "running": 0}
+    assert counts == {"succeeded": 0, "partial": 1, "error": 1, "system_error": 1, "cancelled": 0, "running": 0}
     assert store.run_counts() == counts

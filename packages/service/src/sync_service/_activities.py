@@ -24,14 +24,23 @@ from temporalio.exceptions import ApplicationError
 
 from ._inputs import fed_source
 from ._models import PipelineRecord
-from ._outcome import ERROR, PARTIAL, SUCCEEDED, SYSTEM_ERROR, deciding_error, error_kind, issues_of, run_status
+from ._outcome import (
+    CANCELLED,
+    ERROR,
+    PARTIAL,
+    SUCCEEDED,
+    SYSTEM_ERROR,
+    deciding_error,
+    error_kind,
+    issues_of,
+    run_status,
+)
 from ._payloads import StepOutcome, SyncOutcome, SyncRequest
 from ._store import PipelineStore
 
 T = TypeVar("T")
 ENGINE_CACHE = 256
 SYSTEM_ERROR_TYPE = "SystemError"
-CANCELLED = "cancelled"
 
 
 @dataclass

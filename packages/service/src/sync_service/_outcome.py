@@ -13,7 +13,9 @@ from sync_protocol import Error, ErrorLevel, FailureType, RunStatus
 
 from ._payloads import StreamIssue
 
-SUCCEEDED, PARTIAL, ERROR, SYSTEM_ERROR, RUNNING = "succeeded", "partial", "error", "system_error", "running"
+SUCCEEDED, PARTIAL, ERROR, SYSTEM_ERROR = "succeeded", "partial", "error", "system_error"
+RUNNING, CANCELLED = "running", "cancelled"
+"""A run row while its attempt runs; and one stopped by a pause or delete (neither an error)."""
 RUN_STATUSES = (SUCCEEDED, PARTIAL, ERROR, SYSTEM_ERROR)
 USER_FAILURES = frozenset({FailureType.CONFIG_ERROR, FailureType.AUTH_ERROR})
 

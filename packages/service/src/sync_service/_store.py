@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 
 from ._errors import InvalidTransitionError, PipelineNotFoundError
 from ._models import PipelineCreate, PipelineRecord, PipelineUpdate, RunRecord
-from ._outcome import RUN_STATUSES, RUNNING, SYSTEM_ERROR
+from ._outcome import CANCELLED, RUN_STATUSES, RUNNING, SYSTEM_ERROR
 from ._payloads import DELETED, SyncOutcome
 
 LOST_REASON = "the attempt was lost: its worker stopped or stopped heartbeating before it finished"
@@ -77,6 +77,8 @@ class PipelineStore:
     def _connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
         with psycopg.connect(self.url, row_factory=dict_row) as conn:
             if not self._ready:
+                # concurrent CREATE … IF NOT EXISTS can still collide in the catalog: one creator at a time
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"sync_service:{self.schema}",))
                 conn.execute(sql.SQL(_DDL).format(**self._names()))
                 conn.commit()
                 self._ready = True
@@ -232,7 +234,7 @@ class PipelineStore:
                 ),
                 (pipeline_id,) if pipeline_id is not None else (),
             ).fetchall()
-        counts = dict.fromkeys((*RUN_STATUSES, RUNNING), 0)
+        counts = dict.fromkeys((*RUN_STATUSES, CANCELLED, RUNNING), 0)
         counts.update({r["status"]: int(r["n"]) for r in rows})
         return counts
 

@@ -185,7 +185,8 @@ class PipelineWorkflow:
         """Record a transition in the store (once per change)."""
         if self.written == (status, reason):
             return
-        await workflow.execute_activity(
+        # a local activity: a status write must not queue behind long sync activities on the task queue
+        await workflow.execute_local_activity(
             "set_status", args=[self.p.pipeline_id, status, reason], start_to_close_timeout=STATUS_TIMEOUT
         )
         self.written = (status, reason)
