@@ -14,15 +14,15 @@ from tests.stripe_server import StripeHTTPServer
 def test_a_permanent_stream_error_leaves_the_healthy_streams_running(service: Service, tmp_path: Path) -> None:
     output = tmp_path / "out.jsonl"
     source = {
-        "streams": {"broken": 50, "healthy": 300},
+        "streams": {"broken": 50, "healthy": 600},
         "page_size": 20,
-        "page_delay_s": 0.1,  # a backfill of several short chunks
+        "page_delay_s": 0.2,  # six seconds of reading: a backfill of several chunks
         "failures": [{"kind": "stream_error", "stream": "broken", "after_records": 10}],
     }
-    pipeline_id = service.create(synthetic_pipeline(source, output, ["broken", "healthy"], chunk_s=1.5))
+    pipeline_id = service.create(synthetic_pipeline(source, output, ["broken", "healthy"], chunk_s=4.0))
     ready = service.wait_status(pipeline_id, "ready", timeout_s=90)
     assert ready["status_reason"] is None
-    assert written_ids(output, "healthy") == {f"healthy-{i}" for i in range(300)}
+    assert written_ids(output, "healthy") == {f"healthy-{i}" for i in range(600)}
 
     runs = [r for r in service.runs(pipeline_id)["runs"] if r["purpose"] == "backfill"]
     assert len(runs) >= 2, runs  # chunked
