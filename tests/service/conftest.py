@@ -10,9 +10,10 @@ from sync_service import TimingDefaults
 from tests.service.harness import Service
 
 TEST_TIMING = TimingDefaults(
-    heartbeat_timeout_s=4.0, max_attempts=3, retry_initial_s=0.5, drain_s=30.0, history_limit=10
+    heartbeat_timeout_s=10.0, max_attempts=3, retry_initial_s=0.5, drain_s=30.0, history_limit=10
 )
-"""A short history limit, so every lifecycle test also crosses continue-as-new."""
+"""A short history limit, so every lifecycle test also crosses continue-as-new; a heartbeat timeout that a worker
+on a busy 2-core machine still meets, and that keeps the killed-worker test short."""
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ def test_full_lifecycle(service: Service, stripe_api: StripeHTTPServer, postgres
         "the live run to be recorded", lambda: (h := service.runs(pipeline_id))["counts"]["running"] == 0 and h
     )
     assert {r["purpose"] for r in history["runs"]} == {"backfill", "live"}
-    assert all(r["status"] == "succeeded" for r in history["runs"])
+    assert all(r["status"] == "succeeded" for r in history["runs"]), history["runs"]
     assert history["counts"]["error"] == 0 and history["counts"]["system_error"] == 0
 
     status, _ = service.call("DELETE", f"/pipelines/{pipeline_id}")
