@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.sheets_server",
     "tests.fixtures.stripe_server",
+    "tests.fixtures.temporal",
 ]

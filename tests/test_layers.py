@@ -1,4 +1,5 @@
-"""The layer rule: connectors import only `sync_protocol` from this project; the engine imports no connector."""
+"""The layer rule: connectors import only `sync_protocol` from this project; the engine imports no connector;
+nothing imports the service, and the service imports no connector."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 PACKAGES = Path(__file__).resolve().parents[1] / "packages"
 CONNECTORS = ["source_stripe", "destination_postgres", "destination_google_sheets"]
-PROJECT_MODULES = {"sync_protocol", "sync_engine", *CONNECTORS}
+PROJECT_MODULES = {"sync_protocol", "sync_engine", "sync_service", *CONNECTORS}
 
 
 def imported_roots(package_dir: Path) -> set[str]:
@@ -35,3 +36,12 @@ def test_engine_imports_no_connector() -> None:
 
 def test_protocol_imports_nothing_else_of_the_project() -> None:
     assert imported_roots(PACKAGES / "protocol") & PROJECT_MODULES <= {"sync_protocol"}
+
+
+def test_service_imports_no_connector() -> None:
+    assert imported_roots(PACKAGES / "service") & PROJECT_MODULES <= {"sync_protocol", "sync_engine", "sync_service"}
+
+
+@pytest.mark.parametrize("package", ["protocol", "engine", *CONNECTORS])
+def test_nothing_imports_the_service(package: str) -> None:
+    assert "sync_service" not in imported_roots(PACKAGES / package)

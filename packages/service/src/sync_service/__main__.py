@@ -1,0 +1,5 @@
+"""`python -m sync_service` runs the `sync-service` CLI."""
+
+from ._cli import main
+
+main()
