@@ -181,7 +181,7 @@ def outcome_of(result: SyncResult) -> SyncOutcome:
         has_more=result.has_more,
         errored_streams=errored,
         issues=issues_of(result.errors),
-        records=result.run_progress.record_count,
+        records=result.request_progress.record_count,
         reason=reason,
         inputs_applied=status in (SUCCEEDED, PARTIAL) and not result.has_more,
     )
