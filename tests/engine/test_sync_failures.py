@@ -76,7 +76,7 @@ def test_destination_transient_failure_is_retried_with_a_fresh_fence(tmp_path: P
 def test_retries_are_bounded(tmp_path: Path) -> None:
     source = {"streams": STREAMS, "failures": [{"kind": "transient_error", "after_records": 10}]}
     result, _ = run_sync(pipeline(tmp_path, source, max_attempts=2))
-    assert result.status is RunStatus.FAILED
+    assert result.status is RunStatus.SYSTEM_ERROR
     assert result.progress.attempts == 2
     assert "gave up after 2 attempt(s)" in result.errors[-1].message
 
@@ -84,7 +84,7 @@ def test_retries_are_bounded(tmp_path: Path) -> None:
 def test_garbage_output_fails_with_the_line_named(tmp_path: Path) -> None:
     source = {"streams": STREAMS, "failures": [{"kind": "garbage", "after_records": 0}]}
     result, _ = run_sync(pipeline(tmp_path, source))
-    assert result.status is RunStatus.FAILED
+    assert result.status is RunStatus.SYSTEM_ERROR
     assert any(
         "source wrote an invalid message at line" in e.message and "not json" in e.message for e in result.errors
     )
@@ -94,7 +94,7 @@ def test_garbage_output_fails_with_the_line_named(tmp_path: Path) -> None:
 def test_broken_echoes_are_detected_and_state_never_advances_past_them(tmp_path: Path, fault: str) -> None:
     p = pipeline(tmp_path, {"streams": {"a": 500}}, {"fault": {"kind": fault, "after_records": 200}})
     result, _ = run_sync(p)
-    assert result.status is RunStatus.FAILED
+    assert result.status is RunStatus.SYSTEM_ERROR
     assert any(
         "out of order" in e.message or "never sent" in e.message or "without confirming" in e.message
         for e in result.errors
@@ -112,7 +112,7 @@ def test_connector_killed_then_second_run_completes_without_loss(tmp_path: Path,
     else:
         p = pipeline(tmp_path, {"streams": STREAMS}, {"fault": crash})
     result, _ = run_sync(p)
-    assert result.status is RunStatus.FAILED
+    assert result.status is RunStatus.SYSTEM_ERROR
     assert any(f"{victim} was killed by signal 9" in e.message for e in result.errors)
     result, _ = run_sync(p)
     assert result.status is RunStatus.SUCCEEDED
@@ -169,5 +169,5 @@ def test_hung_destination_is_killed_after_the_drain_timeout(tmp_path: Path) -> N
         grace_s=0.5,
     )
     result, _ = run_sync(p)
-    assert result.status is RunStatus.FAILED
+    assert result.status is RunStatus.SYSTEM_ERROR
     assert any("destination" in e.message and "killed" in e.message for e in result.errors), result.errors

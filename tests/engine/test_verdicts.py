@@ -80,7 +80,7 @@ def test_a_bad_source_line_is_the_sources_error_and_never_reaches_the_destinatio
 ) -> None:
     failure = {"kind": kind, "stream": "a", "after_records": 120}
     result, _ = run_sync(pipeline(tmp_path, {"streams": {"a": 300}, "page_size": 50, "failures": [failure]}))
-    assert result.status is RunStatus.FAILED
+    assert result.status is RunStatus.SYSTEM_ERROR
     assert any(expected in e.message for e in result.errors), result.errors
     assert "x" not in ids_by_stream(tmp_path).get("a", []), "the bad record was not forwarded"
     assert not load(tmp_path).finished
@@ -108,7 +108,7 @@ def test_a_checkpoint_that_cannot_be_saved_stops_the_run_before_data_moves(tmp_p
             raise OSError("disk full")
 
     result = sync(Engine(pipeline(tmp_path, {"streams": STREAMS}), store=BrokenStore()))
-    assert result.status is RunStatus.FAILED
+    assert result.status is RunStatus.SYSTEM_ERROR
     assert any("cannot save the checkpoint" in e.message for e in result.errors)
     assert ids_by_stream(tmp_path) == {}, "no data moved past a checkpoint that could not be written"
 
@@ -125,7 +125,7 @@ def test_a_store_failing_mid_run_stops_the_data_within_a_page(tmp_path: Path) ->
 
     p = pipeline(tmp_path, {"streams": {"a": 5000}, "page_size": 50, "page_delay_s": 0.02}, checkpoint_interval_s=0)
     result = sync(Engine(p, store=FailingLater()))
-    assert result.status is RunStatus.FAILED
+    assert result.status is RunStatus.SYSTEM_ERROR
     assert len(ids_by_stream(tmp_path)["a"]) < 2500, "the source was stopped when the store failed"
 
 
@@ -172,7 +172,7 @@ def test_the_retry_budget_survives_a_crash_between_attempts(tmp_path: Path) -> N
     failure = {"kind": "transient_error", "after_records": 10, "once_file": str(once)}
     result, _ = run_sync(pipeline(tmp_path, {"streams": STREAMS, "page_size": 50, "failures": [failure]},
                                   max_attempts=2, adopt_checkpoint=True))  # fmt: skip
-    assert result.status is RunStatus.FAILED
+    assert result.status is RunStatus.SYSTEM_ERROR
     assert any("gave up after 2 attempt(s)" in e.message for e in result.errors), result.errors
     assert load(tmp_path).failed_attempts == 0, "the next invocation gets a fresh budget"
 
@@ -201,6 +201,6 @@ def test_records_of_an_overwrite_stream_after_its_complete_fail_the_run(tmp_path
     p.source.command, p.source.config = [str(source)], {}
     messages: list[Message] = []
     result = sync(Engine(p), messages.append)
-    assert result.status is RunStatus.FAILED
+    assert result.status is RunStatus.SYSTEM_ERROR
     assert any("after reporting it complete" in e.message for e in result.errors), result.errors
     assert ids_by_stream(tmp_path) == {"s": ["1"]}
