@@ -93,6 +93,23 @@ class SyncResult:
     dropped: dict[str, int] = field(default_factory=dict)
     """Records and states dropped because their stream is not configured, by stream."""
 
+    @classmethod
+    def of(cls, run_id: str, end: End, errors: list[Error], dropped: dict[str, int]) -> SyncResult:
+        """The result that `end` announced, with the run's errors and drop counts."""
+        assert end.ending_state and end.run_progress and end.request_progress and end.pipeline_progress
+        return cls(
+            run_id=run_id,
+            status=end.status,
+            has_more=end.has_more,
+            state=end.ending_state,
+            progress=end.run_progress,
+            request_progress=end.request_progress,
+            pipeline_progress=end.pipeline_progress,
+            failure_type=end.failure_type,
+            errors=errors,
+            dropped=dropped,
+        )
+
 
 @dataclass
 class ResolvedPipeline:
@@ -204,31 +221,17 @@ class SyncRun:
         request_progress = self._progress.invocation_snapshot(now)
         pipeline_progress = lifetime_totals(self._fence.committed.earlier_runs, progress)
         self._emit(ProgressMessage(progress=progress))
-        self._emit(
-            EndMessage(
-                end=End(
-                    status=status,
-                    has_more=self._has_more,
-                    ending_state=final,
-                    failure_type=failure_type,
-                    run_progress=progress,
-                    request_progress=request_progress,
-                    pipeline_progress=pipeline_progress,
-                )
-            )
-        )
-        return SyncResult(
-            run_id=self.run_id,
+        end = End(
             status=status,
             has_more=self._has_more,
-            state=final,
-            progress=progress,
+            ending_state=final,
+            failure_type=failure_type,
+            run_progress=progress,
             request_progress=request_progress,
             pipeline_progress=pipeline_progress,
-            failure_type=failure_type,
-            errors=self._report.errors,
-            dropped=self._dropped,
         )
+        self._emit(EndMessage(end=end))
+        return SyncResult.of(self.run_id, end, self._report.errors, self._dropped)
 
     def _identity(self) -> PipelineIdentity | None:
         identity = self._r.identity
