@@ -63,7 +63,7 @@ def test_one_checkpoint_file_never_serves_another_pipeline(tmp_path: Path) -> No
 
 
 def test_two_runs_of_one_pipeline_never_share_its_checkpoint(tmp_path: Path) -> None:
-    slow = {"streams": STREAMS, "page_size": 20, "page_delay_s": 0.05}
+    slow = {"streams": STREAMS, "page_size": 20, "page_delay_s": 0.5}  # still running when the second starts
     args = cli("sync", *flags(tmp_path, "out.jsonl", slow), "--state-file", str(tmp_path / "state"), "--name", "p")
     first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
