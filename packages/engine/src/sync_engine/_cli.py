@@ -30,6 +30,8 @@ from ._config import Pipeline, StreamSelection, load_pipeline, validate_pipeline
 from ._engine import Engine
 from ._errors import EngineError, PipelineConfigError, StateLockedError
 from ._view import ProgressView
+from .conformance._command import add_arguments as add_conformance_arguments
+from .conformance._command import run_command as run_conformance_command
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 _SYNC_EXIT = {RunStatus.SUCCEEDED: EXIT_OK, RunStatus.FAILED: EXIT_FAILED, RunStatus.PARTIAL: EXIT_PARTIAL}
@@ -86,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("teardown", "remove what setup created"),
     ):
         _add_pipeline_flags(commands.add_parser(name, help=text))
+    add_conformance_arguments(commands.add_parser("conformance", help="check a connector against the protocol"))
     return parser
 
 
@@ -214,6 +217,8 @@ def run(argv: list[str], *, stdout: IO[bytes] | None = None, stderr: IO[str] | N
     err = stderr if stderr is not None else sys.stderr
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "conformance":
+            return run_conformance_command(args, out, err)
         pipeline, base = pipeline_from_args(args)
         engine = Engine(pipeline, base_dir=base)
     except (_UsageError, PipelineConfigError) as exc:

@@ -1,0 +1,144 @@
+"""Checks of a source: discover, a read of a small selection, and a second read resumed from the last state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sync_protocol import (
+    Catalog,
+    CatalogMessage,
+    ConfiguredCatalog,
+    SourceStateMessage,
+    Spec,
+    StateType,
+    StreamState,
+    SyncState,
+    TimeRange,
+    merge_ranges,
+)
+
+from ._checks import (
+    Finding,
+    Line,
+    committed_keys,
+    foreign_streams,
+    parse_output,
+    redelivered,
+    state_ranges,
+    terminal_statuses,
+    truncation,
+)
+from ._context import Context, describe_exit
+
+HANDED_RANGE_START = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def discover(ctx: Context) -> Catalog | None:
+    """`discover` prints one valid catalog (None, and a failure, when it does not)."""
+    capture = ctx.run(["discover", "--config", ctx.config_file()])
+    lines, findings = parse_output(capture.stdout)
+    catalogs = [line.message.catalog for line in lines if isinstance(line.message, CatalogMessage)]
+    if capture.exit_code != 0 or findings or len(catalogs) != 1 or not catalogs[0].streams:
+        message = (
+            findings[0].message
+            if findings
+            else f"expected one catalog with streams and exit 0; got {len(catalogs)} catalogs, {describe_exit(capture)}"
+        )
+        ctx.failed("source.discover", message, capture, findings[0] if findings else None)
+        return None
+    ctx.passed("source.discover", f"{len(catalogs[0].streams)} streams")
+    return catalogs[0]
+
+
+def selection(catalog: Catalog, spec: Spec, streams: int) -> ConfiguredCatalog:
+    """The first `streams` streams, each handed a time range when the source declares the capability."""
+    handed = None
+    if spec.capabilities.get("time_range"):
+        upper = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+        handed = TimeRange(gte=HANDED_RANGE_START, lt=upper).model_dump(mode="json")
+    return ConfiguredCatalog.model_validate(
+        {
+            "streams": [
+                {
+                    "name": s.name,
+                    "json_schema": s.json_schema,
+                    "primary_key": s.primary_key,
+                    **({"time_range": handed} if handed else {}),
+                }
+                for s in catalog.streams[:streams]
+            ]
+        }
+    )
+
+
+def check_read(ctx: Context, catalog: ConfiguredCatalog) -> None:
+    """Read the selection, judge its output, then read again from its last state."""
+    catalog_file = ctx.invoker.arg_file("catalog", catalog.model_dump(mode="json", exclude_none=True))
+    capture = ctx.run(["read", "--config", ctx.config_file(), "--catalog", catalog_file])
+    lines, findings = parse_output(capture.stdout)
+    ok_read = capture.exit_code == 0 and not findings
+    if ok_read:
+        records = sum(1 for line in lines if line.message.type == "record")
+        ctx.passed("source.read_valid", f"{records} records, {len(lines)} messages")
+    elif findings:
+        ctx.failed("source.read_valid", findings[0].message, capture, findings[0])
+    else:
+        ctx.failed("source.read_valid", f"`read` {describe_exit(capture)}, expected 0", capture)
+    ctx.verdict("source.output_complete", truncation(capture.stdout), capture)
+    ctx.verdict("source.configured_streams_only", foreign_streams(lines, catalog), capture)
+    ctx.verdict("source.states", state_ranges(lines, catalog), capture)
+    ctx.verdict("source.terminal_status", terminal_statuses(lines, catalog), capture)
+    if ctx.wanted("source.resume"):
+        _check_resume(ctx, catalog, catalog_file, lines)
+
+
+def _check_resume(ctx: Context, catalog: ConfiguredCatalog, catalog_file: str, lines: list[Line]) -> None:
+    """A second read with the last state re-delivers at most one page of what the first one committed."""
+    state = state_after(lines)
+    if state is None:
+        ctx.skipped("source.resume", "the first read sent no state")
+        return
+    state_file = ctx.invoker.arg_file("state", state.model_dump(mode="json", exclude_none=True))
+    capture = ctx.run(["read", "--config", ctx.config_file(), "--catalog", catalog_file, "--state", state_file])
+    again, findings = parse_output(capture.stdout)
+    if capture.exit_code != 0 or findings:
+        message = findings[0].message if findings else f"the resumed `read` {describe_exit(capture)}, expected 0"
+        ctx.failed("source.resume", message, capture, findings[0] if findings else None)
+        return
+    committed, page = committed_keys(lines, catalog)
+    repeated = redelivered(again, catalog, committed)
+    if len(repeated) > page:
+        first = repeated[page]
+        ctx.failed(
+            "source.resume",
+            f"re-delivered {len(repeated)} committed records, more than one page ({page})",
+            capture,
+            _finding(first),
+        )
+    else:
+        ctx.passed("source.resume", f"{len(repeated)} committed records re-delivered (one page is {page})")
+
+
+def state_after(lines: list[Line]) -> SyncState | None:
+    """The `--state` an engine would hand over after committing every state in `lines`."""
+    streams: dict[str, StreamState] = {}
+    global_state = None
+    seen = False
+    for line in lines:
+        if not isinstance(line.message, SourceStateMessage):
+            continue
+        seen = True
+        state = line.message.source_state
+        if state.state_type is StateType.GLOBAL:
+            global_state = state.data
+        elif state.stream:
+            previous = streams.get(state.stream)
+            ranges = list(previous.completed_ranges) if previous else []
+            if state.time_range is not None:
+                ranges.append(state.time_range)
+            streams[state.stream] = StreamState(data=state.data, completed_ranges=merge_ranges(ranges))
+    return SyncState(streams=streams, global_state=global_state) if seen else None
+
+
+def _finding(line: Line) -> Finding:
+    return Finding("re-delivered", line.number, line.raw)
