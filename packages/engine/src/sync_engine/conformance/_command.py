@@ -50,6 +50,7 @@ def _readback(command: str | None) -> Readback | None:
     def read() -> list[tuple[str, dict[str, Any]]]:
         done = subprocess.run(shlex.split(command), capture_output=True, check=True, timeout=60)
         rows = [orjson.loads(line) for line in done.stdout.splitlines() if line.strip()]
+        rows = [row.get("record", row) for row in rows]  # record envelopes or {"stream", "data"} lines
         return [(str(row.get("stream")), row.get("data") or {}) for row in rows]
 
     return read

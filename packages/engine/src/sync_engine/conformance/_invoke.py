@@ -162,4 +162,7 @@ class WriteSession:
                 self.process.stdin.close()
             except BrokenPipeError:
                 pass
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
         return Capture(self.shown, code, bytes(self.stdout), bytes(self._stderr))

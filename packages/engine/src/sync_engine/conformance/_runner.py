@@ -55,15 +55,17 @@ def run_conformance(
             _common.check_check(ctx, "check.broken_config", broken, expected)
         _common.check_usage(ctx)
         is_source, is_destination = _roles(ctx, role)
+        selected: ConfiguredCatalog | None = None
         if is_source:
             found = _source.discover(ctx)
             if found is not None:
-                _source.check_read(ctx, catalog or _source.selection(found, spec, streams))
+                selected = catalog or _source.selection(found, spec, streams)
+                _source.check_read(ctx, selected)
         if is_destination:
             _destination.check_write(ctx, readback)
             _destination.check_kill(ctx, readback)
             _destination.check_overwrite(ctx, readback)
-        _check_failure(ctx, is_destination, failing_config)
+        _check_failure(ctx, is_destination, failing_config, selected)
         _check_leaks(ctx, secrets)
     return report
 
@@ -79,11 +81,16 @@ def _roles(ctx: Context, role: Role) -> tuple[bool, bool]:
     return is_source, write.exit_code == 0 or not is_source
 
 
-def _check_failure(ctx: Context, is_destination: bool, failing_config: dict[str, Any] | None) -> None:
+def _check_failure(
+    ctx: Context, is_destination: bool, failing_config: dict[str, Any] | None, selected: ConfiguredCatalog | None
+) -> None:
     if failing_config is not None:
-        _common.check_failure(
-            ctx, ["discover", "--config", ctx.config_file(failing_config)], b"", "`discover` with the failing config"
-        )
+        args = ["--config", ctx.config_file(failing_config)]
+        if selected is not None:
+            catalog_file = ctx.invoker.arg_file("catalog", selected.model_dump(mode="json", exclude_none=True))
+            _common.check_failure(ctx, ["read", *args, "--catalog", catalog_file], b"", "`read` with the failing config")
+        else:
+            _common.check_failure(ctx, ["discover", *args], b"", "`discover` with the failing config")
     elif is_destination:
         catalog_file = ctx.invoker.arg_file("catalog", _destination.catalog().model_dump(mode="json", exclude_none=True))
         garbage = _destination.records("g", 1)[0] + b"\n" + b'{"type": "record", "record": 7}\n'
