@@ -175,7 +175,8 @@ def state_ranges(lines: Sequence[Line], catalog: ConfiguredCatalog) -> list[Find
             continue
         if state.stream and state.stream not in started:
             found.append(Finding(f"a state of stream {state.stream!r} before its `started` status", *_at(line)))
-        given = catalog.stream(state.stream).time_range if state.stream and catalog.stream(state.stream) else None
+        configured = catalog.stream(state.stream) if state.stream else None
+        given = configured.time_range if configured is not None else None
         if state.time_range is None:
             continue
         if state.time_range.gte is not None and state.time_range.lt is not None and state.time_range.is_empty:

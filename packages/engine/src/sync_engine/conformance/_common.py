@@ -44,11 +44,17 @@ def check_check(ctx: Context, name: str, config: dict[str, Any], expect: Connect
     if findings:
         ctx.failed(name, findings[0].message, capture, findings[0])
     elif capture.exit_code not in (0, EXIT_FAILED) or len(statuses) != 1:
-        ctx.failed(name, f"expected one connection_status and exit 0 or 1; got {len(statuses)} and "
-                   f"{describe_exit(capture)}", capture)
+        ctx.failed(
+            name,
+            f"expected one connection_status and exit 0 or 1; got {len(statuses)} and {describe_exit(capture)}",
+            capture,
+        )
     elif expect is not None and statuses[0].status is not expect:
-        ctx.failed(name, f"connection_status is {statuses[0].status.value}, expected {expect.value}: "
-                   f"{statuses[0].message or ''}", capture)
+        ctx.failed(
+            name,
+            f"connection_status is {statuses[0].status.value}, expected {expect.value}: {statuses[0].message or ''}",
+            capture,
+        )
     else:
         ctx.passed(name, f"{statuses[0].status.value}" + (f": {statuses[0].message}" if statuses[0].message else ""))
 

@@ -43,16 +43,23 @@ def records(tag: str, count: int) -> list[bytes]:
     """`count` record lines with ids `<tag>-<i>`."""
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     return [
-        orjson.dumps({"type": "record", "record": {"stream": STREAM, "data": {"id": f"{tag}-{i}", "n": i},
-                                                  "emitted_at": now}})
+        orjson.dumps(
+            {"type": "record", "record": {"stream": STREAM, "data": {"id": f"{tag}-{i}", "n": i}, "emitted_at": now}}
+        )
         for i in range(count)
     ]
 
 
 def state(n: int) -> bytes:
     """A stream state line whose data counts the batches."""
-    return orjson.dumps({"type": "source_state", "source_state": {"state_type": "stream", "stream": STREAM,
-                                                                 "data": {"batch": n}}})
+    return orjson.dumps(
+        {"type": "source_state", "source_state": {"state_type": "stream", "stream": STREAM, "data": {"batch": n}}}
+    )
+
+
+def started() -> bytes:
+    """The status a source sends first: the stream's load is under way (and no longer ended by end of input)."""
+    return orjson.dumps({"type": "stream_status", "stream_status": {"stream": STREAM, "status": "started"}})
 
 
 def complete() -> bytes:
@@ -70,7 +77,7 @@ def check_write(ctx: Context, readback: Readback | None) -> None:
     catalog_file = ctx.invoker.arg_file("catalog", catalog().model_dump(mode="json", exclude_none=True))
     session = ctx.invoker.session(["write", "--config", ctx.config_file(), "--catalog", catalog_file])
     first, second = records("a", 5), records("b", 5)
-    session.send([*first, state(1)])
+    session.send([started(), *first, state(1)])
     echoed = session.wait_for_states(1)
     held = _held_ids(readback) if echoed and readback is not None else None
     session.send([unknown(), *second, state(2), complete()])
@@ -83,8 +90,12 @@ def check_write(ctx: Context, readback: Readback | None) -> None:
     else:
         ctx.passed("destination.write_valid")
     ctx.verdict("destination.output_complete", truncation(capture.stdout), capture)
-    ctx.verdict("destination.echoes_in_order", echo_order([state(1), unknown(), state(2)], lines), capture,
-                "both states and the unknown message came back in order")
+    ctx.verdict(
+        "destination.echoes_in_order",
+        echo_order([state(1), unknown(), state(2)], lines),
+        capture,
+        "both states and the unknown message came back in order",
+    )
     if not ctx.wanted("destination.durable_before_echo"):
         return
     if readback is None:
@@ -116,7 +127,7 @@ def check_kill(ctx: Context, readback: Readback | None) -> None:
     args = ["write", "--config", ctx.config_file(), "--catalog", catalog_file]
     session = ctx.invoker.session(args)
     first, second = records("k1", 20), records("k2", 20)
-    session.send([*first, state(1), *second])
+    session.send([started(), *first, state(1), *second])
     echoed = session.wait_for_states(1)
     capture = session.kill()
     ctx.captures.append(capture)
@@ -128,11 +139,15 @@ def check_kill(ctx: Context, readback: Readback | None) -> None:
     if lost:
         ctx.failed(name, f"killed after echoing a state, it lost {len(lost)} records committed before it", capture)
         return
-    again = ctx.run(args, b"".join(line + b"\n" for line in [*second, state(2), complete()]))
+    again = ctx.run(args, b"".join(line + b"\n" for line in [started(), *second, state(2), complete()]))
     held = _held_ids(readback)
     if again.exit_code != 0 or not (_ids(first) | _ids(second)) <= held:
-        ctx.failed(name, f"the write after the kill {describe_exit(again)} and holds "
-                   f"{len(held & (_ids(first) | _ids(second)))} of {len(first) + len(second)} records", again)
+        ctx.failed(
+            name,
+            f"the write after the kill {describe_exit(again)} and holds "
+            f"{len(held & (_ids(first) | _ids(second)))} of {len(first) + len(second)} records",
+            again,
+        )
         return
     ctx.passed(name, "nothing committed was lost; the next write completed the rest")
 
@@ -150,16 +165,19 @@ def check_overwrite(ctx: Context, readback: Readback | None) -> None:
     )
     args = ["write", "--config", ctx.config_file(), "--catalog", catalog_file]
     old, new = records("o1", 3), records("o2", 3)
-    first = ctx.run(args, b"".join(line + b"\n" for line in [*old, state(1), complete()]))
+    first = ctx.run(args, b"".join(line + b"\n" for line in [started(), *old, state(1), complete()]))
     before = _held_ids(readback)
     if first.exit_code != 0 or not _ids(old) <= before:
         ctx.failed(name, f"a complete overwrite {describe_exit(first)} and does not hold its records", first)
         return
-    second = ctx.run(args, b"".join(line + b"\n" for line in [*new, state(2)]))
+    second = ctx.run(args, b"".join(line + b"\n" for line in [started(), *new, state(2)]))
     after = _held_ids(readback)
     if after & _ids(new) or not _ids(old) <= after:
-        ctx.failed(name, "end of input alone finished an overwrite: the unfinished load replaced or joined the "
-                   "stream's rows", second)
+        ctx.failed(
+            name,
+            "end of input alone finished an overwrite: the unfinished load replaced or joined the stream's rows",
+            second,
+        )
     else:
         ctx.passed(name)
 

@@ -111,7 +111,8 @@ class ConformanceReport:
                 ElementTree.SubElement(case, "skipped", message=r.message)
         root = ElementTree.Element("testsuites")
         root.append(suite)
-        return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+        xml: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+        return xml + b"\n"
 
 
 def _shorten(line: str) -> str:

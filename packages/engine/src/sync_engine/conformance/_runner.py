@@ -88,11 +88,15 @@ def _check_failure(
         args = ["--config", ctx.config_file(failing_config)]
         if selected is not None:
             catalog_file = ctx.invoker.arg_file("catalog", selected.model_dump(mode="json", exclude_none=True))
-            _common.check_failure(ctx, ["read", *args, "--catalog", catalog_file], b"", "`read` with the failing config")
+            _common.check_failure(
+                ctx, ["read", *args, "--catalog", catalog_file], b"", "`read` with the failing config"
+            )
         else:
             _common.check_failure(ctx, ["discover", *args], b"", "`discover` with the failing config")
     elif is_destination:
-        catalog_file = ctx.invoker.arg_file("catalog", _destination.catalog().model_dump(mode="json", exclude_none=True))
+        catalog_file = ctx.invoker.arg_file(
+            "catalog", _destination.catalog().model_dump(mode="json", exclude_none=True)
+        )
         garbage = _destination.records("g", 1)[0] + b"\n" + b'{"type": "record", "record": 7}\n'
         _common.check_failure(
             ctx, ["write", "--config", ctx.config_file(), "--catalog", catalog_file], garbage, "a malformed input line"
@@ -107,8 +111,11 @@ def _check_leaks(ctx: Context, secrets: list[str]) -> None:
     if not secrets:
         ctx.skipped("secrets.never_printed", "the config holds no value its schema marks secret")
         return
-    outputs = [(f"{stream} of `{c.shown}`", data) for c in ctx.captures for stream, data in
-               (("stdout", c.stdout), ("stderr", c.stderr))]
+    outputs = [
+        (f"{stream} of `{c.shown}`", data)
+        for c in ctx.captures
+        for stream, data in (("stdout", c.stdout), ("stderr", c.stderr))
+    ]
     found = leaks(outputs, secrets)
     if found:
         ctx.failed("secrets.never_printed", found[0].message, None, found[0])
