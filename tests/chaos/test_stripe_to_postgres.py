@@ -121,6 +121,15 @@ def rows(url: str, schema: str, table: str) -> list[dict[str, Any]]:
         return [r[0] for r in conn.execute(query).fetchall()]
 
 
+def assert_tables_equal_server(server: StripeHTTPServer, url: str, schema: str) -> None:
+    """0 lost, 0 duplicated, 0 stale, 0 deleted rows left."""
+    for stream in STREAMS:
+        held = rows(url, schema, stream)
+        ids = [r["id"] for r in held]
+        assert len(ids) == len(set(ids)), f"{stream}: duplicated rows"
+        assert {r["id"]: r for r in held} == server.api.store.expected(stream), f"{stream}: lost or stale rows"
+
+
 def run_to_completion(command: list[str]) -> dict[str, Any]:
     """Run until a run ends succeeded without more to do; its `end` payload."""
     for _ in range(5):
@@ -155,11 +164,7 @@ def test_stripe_to_postgres_survives_kills_and_storms(
     faults.rate_429 = faults.rate_500 = 0.0
     end = run_to_completion(command)
 
-    for stream in STREAMS:
-        held = rows(postgres_url, pg_schema, stream)
-        ids = [r["id"] for r in held]
-        assert len(ids) == len(set(ids)), f"{stream}: duplicated rows"
-        assert {r["id"]: r for r in held} == store.expected(stream), f"{stream}: lost or stale rows"
+    assert_tables_equal_server(stripe_api, postgres_url, pg_schema)
     saved = PostgresStateStore(postgres_url, pg_schema).load(NAME)
     assert saved is not None and saved.finished
     for stream in STREAMS:
@@ -174,3 +179,19 @@ def test_stripe_to_postgres_survives_kills_and_storms(
             progress = end["request_progress"]["streams"][stream]
             assert progress["record_count"] >= count, f"{stream}: progress counts fewer records than Postgres holds"
     print(f"chaos: kills {victims}; {2 * count} objects; final run progress {end['request_progress']['record_count']}")
+
+    # incremental in practice: creates, updates and deletes on the server, and exactly those arrive
+    customers = sorted(store.expected("customers"))
+    charges = sorted(store.expected("charges"))
+    for _ in range(5):
+        store.create("customers", {"name": "new in chaos"})
+    for object_id in customers[:5]:
+        store.update(object_id, {"name": "changed in chaos"})
+    for object_id in customers[5:8]:
+        store.delete(object_id)
+    for object_id in charges[:4]:
+        store.update(object_id, {"description": "changed in chaos"})
+    changes = run_to_completion(command)
+    assert_tables_equal_server(stripe_api, postgres_url, pg_schema)
+    delivered = {s: changes["run_progress"]["streams"][s]["record_count"] for s in STREAMS}
+    assert delivered == {"customers": 13, "charges": 4}, f"the next run brings exactly the changes: {delivered}"
