@@ -21,6 +21,7 @@ from psycopg import sql
 from sync_engine.stores import PostgresStateStore
 from sync_protocol import merge_ranges
 
+from tests.fixtures.postgres import LocalServer, start_server
 from tests.fixtures.stripe_server import TEST_KEY
 from tests.stripe_server import StripeHTTPServer
 
@@ -195,3 +196,46 @@ def test_stripe_to_postgres_survives_kills_and_storms(
     assert_tables_equal_server(stripe_api, postgres_url, pg_schema)
     delivered = {s: changes["run_progress"]["streams"][s]["record_count"] for s in STREAMS}
     assert delivered == {"customers": 13, "charges": 4}, f"the next run brings exactly the changes: {delivered}"
+
+
+def restart(server: LocalServer) -> None:
+    """`pg_ctl restart -m immediate`: every connection drops at once, as in a server crash."""
+    subprocess.run(
+        [
+            *server._prefix,
+            server._pg_ctl,
+            "-D",
+            str(server._data),
+            "-l",
+            str(server._log),
+            "-m",
+            "immediate",
+            "-w",
+            "restart",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def test_a_postgres_restart_mid_sync_loses_nothing(tmp_path: Path, stripe_api: StripeHTTPServer) -> None:
+    server = start_server()  # a server of its own: the session's one is shared with other tests
+    try:
+        if not isinstance(server, LocalServer):
+            pytest.skip("needs the machine's pg_ctl to restart the server")
+        store = stripe_api.api.store
+        store.generate("customers", 3_000)
+        store.generate("charges", 3_000, start=1_650_000_000, end=1_650_000_150)
+        command = engine_command(pipeline_file(tmp_path, stripe_api, server.url, "chaos_restart", 10))
+        engine = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        time.sleep(2.5)
+        assert engine.poll() is None, "the restart must land mid-run"
+        restart(server)
+        out, _ = engine.communicate(timeout=110)
+        first = [orjson.loads(line)["end"] for line in out.splitlines() if b'"type":"end"' in line]
+        run_to_completion(command)
+        assert_tables_equal_server(stripe_api, server.url, "chaos_restart")
+        print(f"chaos: the run hit by the restart ended {first[-1]['status'] if first else 'without an end message'}")
+    finally:
+        server.stop()
