@@ -80,6 +80,9 @@ def run_command(args: argparse.Namespace, stdout: IO[bytes], stderr: IO[str]) ->
     except (ValueError, OSError, UsageError) as exc:
         stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
+    except subprocess.SubprocessError as exc:
+        stderr.write(f"error: --readback failed: {exc}\n")
+        return EXIT_FAILED
     stdout.write(report.to_ndjson() if args.json else report.to_text().encode())
     stdout.flush()
     if args.junit:
