@@ -31,6 +31,8 @@ from ._config import Pipeline, StreamSelection, load_pipeline, validate_pipeline
 from ._engine import Engine
 from ._errors import EngineError, PipelineConfigError, StateLockedError
 from ._view import ProgressView
+from .conformance._command import add_arguments as add_conformance_arguments
+from .conformance._command import run_command as run_conformance_command
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_SYSTEM_ERROR = 0, 1, 2, 3, 4
 _SYNC_EXIT = {
@@ -92,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("teardown", "remove what setup created"),
     ):
         _add_pipeline_flags(commands.add_parser(name, help=text))
+    add_conformance_arguments(commands.add_parser("conformance", help="check a connector against the protocol"))
     return parser
 
 
@@ -220,6 +223,8 @@ def run(argv: list[str], *, stdout: IO[bytes] | None = None, stderr: IO[str] | N
     err = stderr if stderr is not None else sys.stderr
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "conformance":
+            return run_conformance_command(args, out, err)
         pipeline, base = pipeline_from_args(args)
         engine = Engine(pipeline, base_dir=base)
     except (_UsageError, PipelineConfigError) as exc:
