@@ -75,6 +75,9 @@ class PipelineRecord(_Model):
             streams=streams,
             state=StateSettings(store="postgres", url=state_url, db_schema=state_schema),
             time_limit_s=self.chunk_s,
+            # the checkpoint is this pipeline's by its name; its source command changes per run (the webhook
+            # feeder wraps it) and its config with the user's updates, so the engine's identity check would refuse
+            adopt_checkpoint=True,
         )
 
     def public(self) -> dict[str, Any]:
