@@ -31,12 +31,14 @@ from sync_protocol import (
     RunStatus,
     SpecMessage,
     encode_message,
+    utc_now,
 )
 
 from ._config import ConnectorSettings, Pipeline, StateSettings, StreamSelection, load_pipeline, validate_pipeline
 from ._engine import Engine, create_store
 from ._env import environment
 from ._errors import EngineError, PipelineConfigError, StateLockedError
+from ._selection import fix_run_ranges
 from ._state_ops import describe_state, without_streams
 from ._summary import dry_run_plan, human_summary, streams_table, summary_line
 from .stores import ManagedStateStore, StateStore
@@ -397,6 +399,9 @@ async def _run(session: _Session, engine: Engine, emit: Callable[[Message], None
             name = await engine.checkpoint_name()
             catalog = await engine.configured_catalog(emit)
             state = await anyio.to_thread.run_sync(engine.store.load, name)
+            if (await engine.spec("source")).capabilities.get("time_range"):  # the ranges a run would fix
+                fixed = state.run_ranges if state is not None and not state.finished else {}
+                catalog, _ = fix_run_ranges(catalog, fixed, utc_now())
             session.out.lines(dry_run_plan(name, catalog, state))
             return EXIT_OK
         if args.full_refresh:
