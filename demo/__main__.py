@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -59,22 +60,29 @@ def main() -> int:
     args = parser.parse_args()
 
     port = _free_port()
+    database = None if os.environ.get("DATABASE_URL") else start_server()  # first: it may fail to start
+    url = os.environ.get("DATABASE_URL") or database.url  # type: ignore[union-attr]
     stripe = subprocess.Popen(
         [sys.executable, "-m", "tests.stripe_server", "--port", str(port), "--scale", str(args.objects),
          "--streams", ",".join(STREAMS), "--key", API_KEY],
     )  # fmt: skip
-    database = None if os.environ.get("DATABASE_URL") else start_server()
-    url = os.environ.get("DATABASE_URL") or database.url  # type: ignore[union-attr]
     try:
         _wait_for_port(port)
         with tempfile.TemporaryDirectory(prefix="sync-demo-") as tmp:
-            pipeline = {
+            pipeline = {  # secrets by reference: the engine reads them from its environment
                 "name": "stripe-to-postgres",
                 "source": {
                     "command": "source-stripe",
-                    "config": {"api_key": API_KEY, "api_base": f"http://127.0.0.1:{port}", "requests_per_second": 50},
+                    "config": {
+                        "api_key": "${STRIPE_API_KEY}",
+                        "api_base": f"http://127.0.0.1:{port}",
+                        "requests_per_second": 50,
+                    },
                 },
-                "destination": {"command": "destination-postgres", "config": {"url": url, "schema": "stripe"}},
+                "destination": {
+                    "command": "destination-postgres",
+                    "config": {"url": "${DATABASE_URL}", "schema": "stripe"},
+                },
                 "streams": [{"name": name} for name in STREAMS],
                 "state": {"store": "file", "path": str(Path(tmp) / "state")},
             }
@@ -83,7 +91,10 @@ def main() -> int:
             output = Path(tmp) / "messages.ndjson"
             flag = "--progress" if args.progress else "--no-progress"
             with output.open("wb") as out:
-                code = subprocess.run(["sync-engine", "sync", "--pipeline", str(path), flag], stdout=out).returncode
+                engine = shutil.which("sync-engine", path=str(Path(sys.executable).parent)) or "sync-engine"
+                env = {**os.environ, "STRIPE_API_KEY": API_KEY, "DATABASE_URL": url}
+                command = [engine, "sync", "--pipeline", str(path), flag]
+                code = subprocess.run(command, stdout=out, env=env).returncode
             lines = [orjson.loads(line) for line in output.read_bytes().splitlines()]
             for message in lines:
                 if message["type"] == "error":
