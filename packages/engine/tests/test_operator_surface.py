@@ -56,3 +56,20 @@ def test_the_summary_line_says_what_happened() -> None:
     assert summary_line(result) == (
         "sync partial: 1,204 records in 2 streams, 2.2 s; errored: b; more to read: run again to continue"
     )
+
+
+def test_the_blocking_api_inside_a_running_loop_says_to_await() -> None:
+    import anyio
+    from sync_engine import ConnectorSettings, Engine, MemoryStateStore, Pipeline
+    from sync_engine.blocking import spec
+
+    engine = Engine(
+        Pipeline(source=ConnectorSettings(command="true"), destination=ConnectorSettings(command="true")),
+        store=MemoryStateStore(),
+    )
+
+    async def inside_a_notebook() -> None:
+        with pytest.raises(RuntimeError, match=r"use `await engine.spec\(...\)`"):
+            spec(engine)
+
+    anyio.run(inside_a_notebook)

@@ -119,6 +119,25 @@ class Engine:
             self._specs[which] = (await self._run(which, "spec", {})).expect_one(SpecMessage).spec
         return self._specs[which]
 
+    async def prefetch_specs(self) -> None:
+        """Ask both connectors for their specs side by side (one interpreter start-up less on the way to a run)."""
+        missing = [which for which in ("source", "destination") if which not in self._specs]
+        if len(missing) < 2:
+            return
+        failures: list[Exception] = []
+
+        async def fetch(which: str) -> None:
+            try:
+                await self.spec(which)
+            except Exception as exc:  # raised below as itself, not inside an ExceptionGroup
+                failures.append(exc)
+
+        async with anyio.create_task_group() as tasks:
+            for which in missing:
+                tasks.start_soon(fetch, which)
+        if failures:
+            raise failures[0]
+
     async def check(self, which: str = "source", on_message: OnMessage = _ignore) -> ConnectionStatus:
         """Validate the config against the spec, then ask the connector to try it."""
         output = await self._run(which, "check", {"config": await self._validated_config(which)}, on_message)
@@ -154,6 +173,7 @@ class Engine:
         the checkpoint belongs to another pipeline, and `StateLockedError` while another run holds it.
         """
         source_argv, destination_argv = self._argv(self.pipeline.source), self._argv(self.pipeline.destination)
+        await self.prefetch_specs()
         source_config = await self._validated_config("source")
         destination_config = await self._validated_config("destination")
         identity = self._identity(source_config, destination_config)
@@ -189,6 +209,7 @@ class Engine:
         """
         if self.pipeline.name:
             return self.pipeline.name
+        await self.prefetch_specs()
         source_config = await self._validated_config("source")
         destination_config = await self._validated_config("destination")
         return self._checkpoint_name(self._identity(source_config, destination_config))
