@@ -155,6 +155,12 @@ def test_a_terminal_gets_a_table_and_a_pipe_gets_ndjson(tmp_path: Path) -> None:
     assert orjson.loads(out.splitlines()[-1])["type"] == "end"
 
 
+def test_other_commands_still_print_ndjson_on_a_terminal(tmp_path: Path) -> None:
+    code, out, err = cli("spec", *flags(tmp_path, {"a": 1}), "--connector", "source", tty=True)
+    assert code == 0, err
+    assert orjson.loads(out)["type"] == "spec"
+
+
 def test_streams_table_and_did_you_mean(tmp_path: Path) -> None:
     code, out, err = cli("streams", *flags(tmp_path, {"customers": 1, "charges": 1}), tty=True)
     assert code == 0, err

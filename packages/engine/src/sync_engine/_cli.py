@@ -246,6 +246,10 @@ def pipeline_from_args(args: argparse.Namespace, env: Mapping[str, str] | None =
     return validate_pipeline(raw), base
 
 
+_HUMAN_COMMANDS = frozenset({"sync", "streams", "state"})
+"""Commands that print a human view on a terminal; the others print their NDJSON there too."""
+
+
 class _Output:
     """Writes messages as NDJSON to stdout (never records) and feeds the live view.
 
@@ -489,7 +493,7 @@ def run(
         from ._view import ProgressView
 
         view = ProgressView(err, verbose=args.verbose, quiet=args.quiet)
-    output = _Output(out, view, human=human)
+    output = _Output(out, view, human=human and args.command in _HUMAN_COMMANDS)
     session = _Session(args, output, err, inp, human)
     try:
         if view is not None:
