@@ -85,9 +85,8 @@ class PostgresStateStore:
         with self._connect() as conn:
             self._ensure(conn)
             rows = conn.execute(
-                sql.SQL("SELECT state_key FROM {} WHERE state_key NOT LIKE 'stream:%%' ORDER BY 1").format(
-                    self._target()
-                )
+                sql.SQL("SELECT state_key FROM {} WHERE state_key NOT LIKE %s ORDER BY 1").format(self._target()),
+                ("stream:%",),
             ).fetchall()
         return [str(row[0]) for row in rows]
 
