@@ -203,3 +203,23 @@ def test_broken_pipe_and_versions_as_a_user_runs_them(tmp_path: Path) -> None:
     )  # fmt: skip
     assert b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr, done.stderr
     assert done.stderr.strip().splitlines()[-1] == b"0"
+
+
+def test_values_of_secret_named_variables_are_redacted_even_where_the_spec_does_not_say_secret(
+    tmp_path: Path,
+) -> None:
+    import anyio
+    from sync_engine import ConnectorSettings, Engine, MemoryStateStore, Pipeline
+
+    token = "tok_operator_0123456789"
+    pipeline = Pipeline(
+        source=ConnectorSettings(
+            command=python_connector("synthetic_source.py"),
+            config={"streams": {"a": 1}, "template": {"note": "${NOTE_TOKEN}", "plain": "${REGION}"}},
+        ),
+        destination=ConnectorSettings(command=python_connector("jsonl_destination.py"), config={"path": "/dev/null"}),
+    )
+    engine = Engine(pipeline, store=MemoryStateStore(), env={"NOTE_TOKEN": token, "REGION": "eu-west-1-region"})
+    anyio.run(engine.checkpoint_name)
+    assert token not in engine.redactor.text(f"failed with {token}")
+    assert "eu-west-1-region" in engine.redactor.text("eu-west-1-region"), "only secret-named variables"

@@ -30,7 +30,7 @@ from sync_protocol.sdk import Redactor, find_secrets
 from ._commands import CommandOutput, run_command
 from ._config import ConnectorSettings, Pipeline, StateSettings
 from ._config_check import validate_config
-from ._env import interpolate
+from ._env import interpolate, secret_values
 from ._errors import PipelineConfigError
 from ._identity import check_identity, default_pipeline_name, pipeline_identity
 from ._pipeline import ResolvedPipeline, SyncResult, SyncRun
@@ -237,9 +237,11 @@ class Engine:
 
     async def _validated_config(self, which: str) -> dict[str, Any]:
         settings = self._settings(which)
-        config: dict[str, Any] = interpolate(settings.load_config(self.base_dir), self.env, f"{which}.config")
+        used: set[str] = set()
+        config: dict[str, Any] = interpolate(settings.load_config(self.base_dir), self.env, f"{which}.config", used)
         spec = await self.spec(which)
         self._secrets.update(find_secrets(spec.config, config))
+        self._secrets.update(secret_values(used, self.env))  # also where the spec does not mark them secret
         validate_config(which, spec.config, config)
         return config
 

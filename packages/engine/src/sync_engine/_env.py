@@ -20,22 +20,31 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENV_LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)")
 
 
-def interpolate(value: Any, env: Mapping[str, str], where: str = "config") -> Any:
-    """`value` (JSON-like) with every `${NAME}` in its strings replaced from `env`.
+SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|DSN|_URL$|^DATABASE_URL$", re.IGNORECASE)
+"""Variable names whose values are treated as secrets wherever they are used (redacted from output)."""
+
+
+def interpolate(value: Any, env: Mapping[str, str], where: str = "config", used: set[str] | None = None) -> Any:
+    """`value` (JSON-like) with every `${NAME}` in its strings replaced from `env`; names used go into `used`.
 
     Raises `PipelineConfigError` naming the variable and the place (`source.config.api_key`) when a variable is
     not set or a reference is malformed; the message never holds a value.
     """
     if isinstance(value, str):
-        return _interpolate_text(value, env, where)
+        return _interpolate_text(value, env, where, used)
     if isinstance(value, dict):
-        return {k: interpolate(v, env, f"{where}.{k}") for k, v in value.items()}
+        return {k: interpolate(v, env, f"{where}.{k}", used) for k, v in value.items()}
     if isinstance(value, list):
-        return [interpolate(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [interpolate(v, env, f"{where}[{i}]", used) for i, v in enumerate(value)]
     return value
 
 
-def _interpolate_text(text: str, env: Mapping[str, str], where: str) -> str:
+def secret_values(names: set[str], env: Mapping[str, str]) -> set[str]:
+    """The values of the variables among `names` whose names say they hold secrets (`STRIPE_API_KEY`, ...)."""
+    return {env[name] for name in names if name in env and SECRET_NAME.search(name)}
+
+
+def _interpolate_text(text: str, env: Mapping[str, str], where: str, used: set[str] | None) -> str:
     if "$" not in text:
         return text
 
@@ -49,6 +58,8 @@ def _interpolate_text(text: str, env: Mapping[str, str], where: str) -> str:
             raise PipelineConfigError(
                 f"environment variable {name} is not set (used in {where}); export it or put it in a .env file"
             )
+        if used is not None:
+            used.add(name)
         return env[name]
 
     return _REFERENCE.sub(replace, text)
