@@ -1,8 +1,15 @@
-"""Blocking wrappers over `Engine` for code that does not run an event loop: each call is one `anyio.run`."""
+"""Blocking wrappers over `Engine` for code that does not run an event loop: each call is one `anyio.run`.
+
+Inside a running event loop (a notebook, an async app) they raise `RuntimeError` saying to `await` the engine's
+method instead, rather than anyio's bare "already running" error.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import TypeVar
 
 import anyio
 from sync_protocol import Catalog, ConnectionStatus, Spec
@@ -10,32 +17,45 @@ from sync_protocol import Catalog, ConnectionStatus, Spec
 from ._engine import Engine, OnMessage, _ignore
 from ._pipeline import SyncResult
 
+T = TypeVar("T")
+
+
+def _run(call: Callable[[], Awaitable[T]], name: str) -> T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(call)
+    raise RuntimeError(
+        f"an event loop is already running here (a notebook?): use `await engine.{name}(...)` instead of "
+        f"sync_engine.blocking.{name}"
+    )
+
 
 def sync(engine: Engine, on_message: OnMessage = _ignore) -> SyncResult:
     """Run `engine.sync` to completion."""
-    return anyio.run(partial(engine.sync, on_message))
+    return _run(partial(engine.sync, on_message), "sync")
 
 
 def check(engine: Engine, which: str = "source", on_message: OnMessage = _ignore) -> ConnectionStatus:
     """Run `engine.check`."""
-    return anyio.run(partial(engine.check, which, on_message))
+    return _run(partial(engine.check, which, on_message), "check")
 
 
 def discover(engine: Engine, on_message: OnMessage = _ignore) -> Catalog:
     """Run `engine.discover`."""
-    return anyio.run(partial(engine.discover, on_message))
+    return _run(partial(engine.discover, on_message), "discover")
 
 
 def spec(engine: Engine, which: str = "source") -> Spec:
     """Run `engine.spec`."""
-    return anyio.run(partial(engine.spec, which))
+    return _run(partial(engine.spec, which), "spec")
 
 
 def setup(engine: Engine, on_message: OnMessage = _ignore) -> None:
     """Run `engine.setup`."""
-    anyio.run(partial(engine.setup, on_message))
+    _run(partial(engine.setup, on_message), "setup")
 
 
 def teardown(engine: Engine, on_message: OnMessage = _ignore) -> None:
     """Run `engine.teardown`."""
-    anyio.run(partial(engine.teardown, on_message))
+    _run(partial(engine.teardown, on_message), "teardown")

@@ -5,6 +5,8 @@ The same model is read from a JSON/YAML file (`sync-engine sync --pipeline F`) o
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +14,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sync_protocol import DestinationSyncMode, SyncMode, TimeRange, describe_validation_error
 
+from ._env import interpolate
 from ._errors import PipelineConfigError
 
 
@@ -110,23 +113,52 @@ class Pipeline(_Model):
         return streams
 
 
-def load_pipeline(path: str | Path) -> Pipeline:
-    """Read a pipeline from a JSON or YAML file; `PipelineConfigError` names what is wrong."""
+def load_pipeline(path: str | Path, env: Mapping[str, str] | None = None) -> Pipeline:
+    """Read a pipeline from a JSON or YAML file; `PipelineConfigError` names what is wrong (with line and column).
+
+    `${VAR}` references are replaced from `env` (default: the process environment) everywhere except in the
+    connector configs, which the engine interpolates when it loads them (inline or from their files).
+    """
     path = Path(path)
     try:
         text = path.read_bytes()
     except OSError as exc:
         raise PipelineConfigError(f"cannot read pipeline file {path}: {exc.strerror}") from exc
-    try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
+    raw = _parse(path, text)
+    return validate_pipeline(interpolate_pipeline(raw, os.environ if env is None else env))
 
-            raw = yaml.safe_load(text)
+
+def _parse(path: Path, text: bytes) -> Any:
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            raise PipelineConfigError(f"pipeline file {path} is not valid YAML{where}: {exc.problem}") from None
+        except yaml.YAMLError as exc:
+            raise PipelineConfigError(f"pipeline file {path} is not valid YAML: {exc}") from None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise PipelineConfigError(
+            f"pipeline file {path} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+
+
+def interpolate_pipeline(raw: Any, env: Mapping[str, str]) -> Any:
+    """`raw` with `${VAR}` replaced outside `source.config` / `destination.config` (the engine does those)."""
+    if not isinstance(raw, dict):
+        return raw
+    result: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("source", "destination") and isinstance(value, dict):
+            result[key] = {k: v if k == "config" else interpolate(v, env, f"{key}.{k}") for k, v in value.items()}
         else:
-            raw = orjson.loads(text)
-    except Exception as exc:
-        raise PipelineConfigError(f"pipeline file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}") from exc
-    return validate_pipeline(raw)
+            result[key] = interpolate(value, env, str(key))
+    return result
 
 
 def validate_pipeline(raw: Any) -> Pipeline:

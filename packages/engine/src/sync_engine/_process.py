@@ -12,6 +12,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -32,13 +33,30 @@ DEFAULT_GRACE_S = 5.0
 
 
 def split_command(command: str | Sequence[str]) -> list[str]:
-    """A connector command as argv: a list is taken as is, a string is split like a POSIX shell would."""
-    argv = shlex.split(command) if isinstance(command, str) else list(command)
+    """A connector command as argv: a list is taken as is, a string is split like a POSIX shell would.
+
+    The argv is what the pipeline says (its identity digests it); `locate` finds the executable at start.
+    """
+    try:
+        argv = shlex.split(command) if isinstance(command, str) else list(command)
+    except ValueError as exc:  # an unbalanced quote
+        raise ConnectorCommandError(f"connector command {command!r} cannot be split: {exc}") from None
     if not argv:
         raise ConnectorCommandError("empty connector command")
-    if shutil.which(argv[0]) is None and not Path(argv[0]).exists():
+    if locate(argv[0]) is None:
         raise ConnectorCommandError(f"connector command not found: {argv[0]!r}")
     return argv
+
+
+def locate(program: str) -> str | None:
+    """Where `program` runs from: a path as given; a bare name beside this interpreter first (an un-activated
+    virtualenv still finds the connectors installed with the engine), then on $PATH."""
+    if "/" in program:
+        return program if Path(program).exists() else None
+    beside = Path(sys.executable).parent / program
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(program)
 
 
 @dataclass
@@ -182,7 +200,7 @@ async def open_connector(
     """
     with tempfile.TemporaryDirectory(prefix="sync-engine-") as tmp:
         os.chmod(tmp, 0o700)
-        argv = [*command, subcommand]
+        argv = [locate(command[0]) or command[0], *command[1:], subcommand]
         for arg_name, value in arguments.items():
             if value is not None:
                 argv += [f"--{arg_name}", str(_write_private_json(Path(tmp), arg_name, value))]

@@ -17,6 +17,7 @@ from sync_protocol import (
 
 from ._config import StreamSelection
 from ._errors import PipelineConfigError
+from ._suggest import did_you_mean
 
 
 def prune_schema(schema: dict[str, Any], fields: list[str], primary_key: list[list[str]]) -> dict[str, Any]:
@@ -27,7 +28,8 @@ def prune_schema(schema: dict[str, Any], fields: list[str], primary_key: list[li
     keep = set(fields) | {path[0] for path in primary_key if path}
     unknown = sorted(set(fields) - set(properties))
     if unknown:
-        raise PipelineConfigError(f"unknown field(s) {', '.join(unknown)}")
+        hint = did_you_mean(unknown[0], properties)
+        raise PipelineConfigError(f"unknown field(s) {', '.join(unknown)}{hint}")
     pruned = dict(schema)
     pruned["properties"] = {name: value for name, value in properties.items() if name in keep}
     if isinstance(schema.get("required"), list):
@@ -71,7 +73,8 @@ def configure_catalog(catalog: Catalog, selections: list[StreamSelection] | None
     unknown = [s.name for s in chosen if s.name not in by_name]
     if unknown:
         raise PipelineConfigError(
-            f"unknown stream(s) {', '.join(unknown)}; the source offers {', '.join(sorted(by_name)) or 'none'}"
+            f"unknown stream(s) {', '.join(unknown)}{did_you_mean(unknown[0], by_name)}; "
+            f"the source offers {', '.join(sorted(by_name)) or 'none'}"
         )
     return ConfiguredCatalog(streams=[_configure(by_name[s.name], s) for s in chosen])
 

@@ -1,4 +1,5 @@
-"""A live progress view on stderr (rich): one bar per stream with % of its range, records/s, ETA and errors."""
+"""A live progress view on stderr (rich): one bar per stream with % of its range, records/s, ETA, and errors and
+warnings printed above the bars. Imported only when a view is drawn (rich costs start-up time)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from typing import IO, Any
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-from sync_protocol import ErrorMessage, Message, ProgressMessage, RunProgress
+from sync_protocol import ErrorMessage, LogMessage, Message, ProgressMessage, RunProgress
 
 
 class ProgressView:
     """Renders `progress` and `error` messages; use as a context manager around a sync."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], *, verbose: bool = False, quiet: bool = False) -> None:
+        self._levels = {"error"} if quiet else ({"info", "warn", "error"} if verbose else {"warn", "error"})
         self._console = Console(file=stream, stderr=True)
         self._bars = Progress(
             TextColumn("[bold]{task.description:<16.16}"),  # fits an 80-column terminal
@@ -44,6 +46,9 @@ class ProgressView:
             where = escape(f" [{message.error.stream}]") if message.error.stream else ""
             level = message.error.level.value
             self._console.print(f"[red]error{where} ({level}):[/red] {escape(message.error.message)}")
+        elif isinstance(message, LogMessage) and message.log.level.value in self._levels:
+            style = {"warn": "yellow", "error": "red"}.get(message.log.level.value, "dim")
+            self._console.print(f"[{style}]{message.log.level.value}:[/{style}] {escape(message.log.message)}")
 
     def _update(self, progress: RunProgress) -> None:
         for name, stream in progress.streams.items():
@@ -54,7 +59,7 @@ class ProgressView:
             }
             completed = 100.0 * (stream.covered_fraction or 0.0)
             if name not in self._tasks:
-                self._tasks[name] = self._bars.add_task(name, total=100.0, **fields)
+                self._tasks[name] = self._bars.add_task(escape(name), total=100.0, **fields)
             self._bars.update(self._tasks[name], completed=completed, **fields)
         fractions = [s.covered_fraction or 0.0 for s in progress.streams.values()]
         overall = 100.0 * sum(fractions) / len(fractions) if fractions else 0.0

@@ -22,3 +22,15 @@ class StateStore(Protocol):
     def lock(self, key: str) -> AbstractContextManager[None]:
         """Hold `key` for one run; raise `StateLockedError` at once when another run (any process) holds it."""
         ...
+
+
+class ManagedStateStore(StateStore, Protocol):
+    """A store an operator can inspect and change (`sync-engine state list | show | reset`)."""
+
+    def keys(self) -> list[str]:
+        """The keys with a saved state, sorted."""
+        ...
+
+    def delete(self, key: str) -> bool:
+        """Remove the state under `key`; False when there was none."""
+        ...

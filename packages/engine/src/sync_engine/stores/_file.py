@@ -60,6 +60,22 @@ class FileStateStore:
         finally:
             os.close(directory)
 
+    def keys(self) -> list[str]:
+        """The keys with a saved state (file names without `.json`; the single file's stem in one-file mode)."""
+        if self._path.suffix == ".json":
+            return [self._path.stem] if self._path.exists() else []
+        if not self._path.is_dir():
+            return []
+        return sorted(p.name[: -len(".json")] for p in self._path.glob("*.json") if not p.name.startswith("."))
+
+    def delete(self, key: str) -> bool:
+        """Remove `key`'s state; False when there was none."""
+        try:
+            self.path_for(key).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
         """An exclusive `flock` on `<state file>.lock`, released when the block ends or the process dies."""

@@ -25,6 +25,14 @@ class MemoryStateStore:
     def save(self, key: str, state: SyncState) -> None:
         self.data[key] = state.model_dump(mode="json", exclude_none=True)
 
+    def keys(self) -> list[str]:
+        """The keys with a saved state."""
+        return sorted(self.data)
+
+    def delete(self, key: str) -> bool:
+        """Remove `key`'s state; False when there was none."""
+        return self.data.pop(key, None) is not None
+
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
         if key in self._held:

@@ -78,6 +78,27 @@ class PostgresStateStore:
                 (key, state.model_dump_json(exclude_none=True)),
             )
 
+    def keys(self) -> list[str]:
+        """The engine's checkpoint keys (destination-postgres's own `stream:<name>` rows are left out)."""
+        from psycopg import sql
+
+        with self._connect() as conn:
+            self._ensure(conn)
+            rows = conn.execute(
+                sql.SQL("SELECT state_key FROM {} WHERE state_key NOT LIKE %s ORDER BY 1").format(self._target()),
+                ("stream:%",),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def delete(self, key: str) -> bool:
+        """Remove `key`'s row; False when there was none."""
+        from psycopg import sql
+
+        with self._connect() as conn:
+            self._ensure(conn)
+            cursor = conn.execute(sql.SQL("DELETE FROM {} WHERE state_key = %s").format(self._target()), (key,))
+            return bool(cursor.rowcount)
+
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
         """A session advisory lock on the key, held on its own connection for the whole run."""

@@ -52,8 +52,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _build_parser(name: str) -> argparse.ArgumentParser:
+def _build_parser(name: str, version: str = "unknown") -> argparse.ArgumentParser:
     parser = _Parser(prog=name, description="A sync-protocol connector: NDJSON messages on stdout.")
+    parser.add_argument("--version", action="version", version=f"{name} {version}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands.add_parser("spec", help="print the connector's spec")
     for command, needs in {
@@ -68,6 +69,22 @@ def _build_parser(name: str) -> argparse.ArgumentParser:
         for arg in needs:
             sub.add_argument(f"--{arg}", required=arg != "state", help=f"{arg} as a JSON file path or inline JSON")
     return parser
+
+
+def connector_version(connector: Connector[Any], prog: str) -> str:
+    """The installed version of the connector's distribution (named like `prog`, or like its top-level package),
+    with the protocol's: `0.1.0 (sync-protocol 0.1.0)`."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def lookup(name: str) -> str | None:
+        try:
+            return version(name)
+        except (PackageNotFoundError, ValueError):
+            return None
+
+    package = type(connector).__module__.split(".", 1)[0]
+    own = lookup(prog) or lookup(package.replace("_", "-")) or "unknown"
+    return f"{own} (sync-protocol {lookup('sync-protocol') or 'unknown'})"
 
 
 def load_json_argument(value: str, what: str) -> Any:
@@ -223,7 +240,8 @@ def run(
     stderr = stderr if stderr is not None else sys.stderr
     redactor = Redactor()
     try:
-        args = _build_parser(prog or type(connector).__name__).parse_args(argv)
+        name = prog or type(connector).__name__
+        args = _build_parser(name, connector_version(connector, name)).parse_args(argv)
         if args.command not in COMMANDS or not connector.supports(args.command):
             raise UsageError(f"this connector does not support `{args.command}`")
         config = None
