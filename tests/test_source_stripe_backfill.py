@@ -169,10 +169,11 @@ def test_killed_mid_backfill_resumes_rereading_at_most_a_page_per_segment(stripe
 
 
 def test_crowded_seconds_with_creates_and_deletes_during_the_backfill(stripe_api: StripeHTTPServer) -> None:
+    """Customers, because Stripe can delete them (a charge never disappears)."""
     store = stripe_api.api.store
-    store.generate("charges", 6_000, start=1_650_000_000, end=1_650_000_004)  # 1,500 objects per second
+    store.generate("customers", 6_000, start=1_650_000_000, end=1_650_000_004)  # 1,500 objects per second
     stripe_api.api.faults.latency_s = 0.01
-    victims = [f"ch_{i:010d}" for i in range(0, 6_000, 97)]
+    victims = [f"cus_{i:010d}" for i in range(0, 6_000, 97)]
     stop = threading.Event()
 
     def churn() -> None:
@@ -180,23 +181,23 @@ def test_crowded_seconds_with_creates_and_deletes_during_the_backfill(stripe_api
             if stop.is_set():
                 return
             store.delete(victim)
-            store.create("charges", {"description": "born during the backfill"})
+            store.create("customers", {"description": "born during the backfill"})
             time.sleep(0.01)
 
     worker = threading.Thread(target=churn)
     worker.start()
     cfg = config(stripe_api, segment_objects=300)
-    cat = catalog(["charges", "events"], mode="incremental")
+    cat = catalog(["customers", "events"], mode="incremental")
     try:
         first = ConnectorHarness(SOURCE).read(cfg, cat)
     finally:
         stop.set()
         worker.join()
     stripe_api.api.faults.latency_s = 0.0
-    rows = by_stream(first.records)["charges"]
+    rows = by_stream(first.records)["customers"]
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids)), "duplicates at crowded boundary seconds"
-    generated_alive = {i for i in store.expected("charges") if int(i[3:]) < 6_000}
+    generated_alive = {i for i in store.expected("customers") if int(i[4:]) < 6_000}
     assert generated_alive <= set(ids), "gap: an object alive throughout was missed"
     time.sleep(1.1)
     state = SyncState(
@@ -207,12 +208,12 @@ def test_crowded_seconds_with_creates_and_deletes_during_the_backfill(stripe_api
     second = ConnectorHarness(SOURCE).read(cfg, cat, state)
     final: dict[str, dict[str, Any]] = {r["id"]: r for r in rows}
     for m in second.records:
-        if m.record.stream == "charges":
+        if m.record.stream == "customers":
             if m.record.deleted:
                 final.pop(m.record.data["id"], None)
             else:
                 final[m.record.data["id"]] = m.record.data
-    assert final == store.expected("charges")
+    assert final == store.expected("customers")
 
 
 def test_unfiltered_and_per_parent_streams(stripe_api: StripeHTTPServer) -> None:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from ._data import FAN_OUT, RESOURCES_BY_PATH, Collection, Store
+from ._data import FAN_OUT, RESOURCES_BY_PATH, Collection, Store, UndeletableError
 
 CHILD_ROUTES = {
     ("customers", "payment_methods"): "payment_methods",
@@ -269,6 +269,8 @@ class FakeStripe:
                     return self.store.update(object_id, fields)
                 if method == "DELETE":
                     return self.store.delete(object_id)
+            except UndeletableError:
+                raise _unknown(method, f"/v1/{c.resource.path}/{object_id}") from None
             except KeyError:
                 raise ApiError(
                     404, f"No such {c.resource.object_name}: '{object_id}'", code="resource_missing", param="id"

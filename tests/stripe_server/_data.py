@@ -172,6 +172,14 @@ RESOURCES_BY_PATH = {r.path: r for r in RESOURCES}
 RESOURCES_BY_PREFIX = {r.prefix: r for r in RESOURCES}
 
 
+class UndeletableError(Exception):
+    """Stripe has no way to delete this kind of object."""
+
+    def __init__(self, object_name: str) -> None:
+        super().__init__(f"Stripe cannot delete a {object_name}")
+        self.object_name = object_name
+
+
 def load_samples(path: Path = FIXTURES) -> dict[str, dict[str, Any]]:
     """One real sample per Stripe object, keyed by its `object` name.
 
@@ -408,12 +416,18 @@ class Store:
             return obj
 
     def delete(self, object_id: str) -> dict[str, Any]:
-        """Delete a live object; emits Stripe's event for it (with the last copy), if any."""
+        """Delete a live object and emit Stripe's deletion event with its last copy.
+
+        Only objects Stripe itself can delete (those with a deletion event) can be deleted here: a charge, say,
+        never disappears from Stripe, so a test that deleted one would expect a sync to see what no real source can.
+        """
         with self.lock:
             found = self.by_id(object_id)
             if found is None or not found[0].alive(found[1]):
                 raise KeyError(object_id)
             c, i = found
+            if event_type(c.resource.object_name, 2) is None:
+                raise UndeletableError(c.resource.object_name)
             obj = c.render(i)
             c.deleted.add(i)
             c.overrides.pop(i, None)
