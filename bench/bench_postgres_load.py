@@ -1,21 +1,22 @@
 """Postgres loading: `destination-postgres write` against raw COPY of the same rows over as many connections.
 
-Usage: uv run python bench/bench_postgres_load.py --fixtures PATH/fixtures3.json [--records 100000]
+Usage: uv run python bench/bench_postgres_load.py [--fixtures PATH/fixtures3.json] [--records 100000]
        [--streams 2,4] [--rounds 5] [--url URL] [--projection]
 
 Records are shaped like Stripe's `customer`, `charge`, `invoice` and `payment_intent` samples (read from the
-fixtures file at run time), split evenly over the streams, with unique ids. The writer is fed an NDJSON file in
-which the streams alternate in pages of 100 records with a checkpoint after each page, as a source reading them
-at once emits them, `append_dedup` into empty tables, `parallel_streams` = the number of streams. The raw
-baseline COPYs the very same final rows (typed columns + raw jsonb, encoded beforehand, untimed) into empty
-tables of the same shape (made by the connector's `setup`), one connection per stream: the physical limit.
+fixtures file at run time; by default the one the local Stripe server of `sync_testbed` ships), split evenly over
+the streams, with unique ids. The writer is fed an NDJSON file in which the streams alternate in pages of 100
+records with a checkpoint after each page, as a source reading them at once emits them, `append_dedup` into empty
+tables, `parallel_streams` = the number of streams. The raw baseline COPYs the very same final rows (typed columns
++ raw jsonb, encoded beforehand, untimed) into empty tables of the same shape (made by the connector's `setup`),
+one connection per stream: the physical limit.
 
 Each round runs raw COPY, the writer, and the writer again on the same input (a no-op re-run), in that order,
 each into fresh schemas; the figures are medians over the rounds, the ratio the median of per-round ratios.
 `--projection` also compares, in process and on the same connections, the two ways of getting typed columns:
 PostgreSQL projecting them from the jsonb it parses anyway (what the writer does) against msgspec decoding the
 typed fields on the client and COPYing them as columns.
-Without --url (or DATABASE_URL) a throwaway server is started as the test fixtures do.
+Without --url (or DATABASE_URL) a throwaway server is started (`sync_testbed.postgres`).
 """
 
 from __future__ import annotations
@@ -37,9 +38,8 @@ import msgspec
 import orjson
 import psycopg
 from psycopg import sql
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.fixtures.postgres import start_server  # (the repository root is not on sys.path)
+from sync_testbed.postgres import start_server
+from sync_testbed.stripe_server import FIXTURES
 
 PAGE = 100
 WRITER = [sys.executable, "-m", "destination_postgres"]
@@ -450,7 +450,7 @@ def one_config(args: argparse.Namespace, url: str, resources: dict[str, Any], co
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--fixtures", required=True, help="Stripe's fixtures3.json")
+    parser.add_argument("--fixtures", default=str(FIXTURES), help="Stripe's fixtures3.json")
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--streams", default="2,4", help="comma-separated stream counts to run (1-4)")
     parser.add_argument("--rounds", type=int, default=5)

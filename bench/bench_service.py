@@ -28,13 +28,13 @@ import orjson
 import psycopg
 from psycopg import sql
 from sync_service import TimingDefaults
+from sync_testbed.postgres import start_server
+from sync_testbed.stripe_server import FakeStripe, Store, StripeHTTPServer, load_samples, running_server
 
-from tests.fixtures.postgres import start_server
 from tests.fixtures.stripe_server import TEST_KEY
 from tests.fixtures.temporal import DevServer
 from tests.service.harness import Service, wait_for
 from tests.service.pipelines import last_event, stripe_pipeline
-from tests.stripe_server import FakeStripe, Store, StripeHTTPServer, load_samples, running_server
 
 SYNC_ENGINE = str(Path(sys.executable).parent / "sync-engine")
 

@@ -23,8 +23,9 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sync_testbed.sheets_server import FakeSheets, running_server
+
 from bench.stripe_shapes import DEFAULT_FIXTURES, load_shapes, make_object  # (the repository root is not on sys.path)
-from tests.sheets_server import FakeSheets, running_server
 
 PAGE = 100
 WRITER = [sys.executable, "-m", "destination_google_sheets"]

@@ -62,11 +62,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from tests.fixtures.postgres import start_server
+    from sync_testbed.postgres import start_server
 
     port = _free_port()
     stripe = subprocess.Popen(
-        [sys.executable, "-m", "tests.stripe_server", "--port", str(port), "--scale", "10", "--streams",
+        [sys.executable, "-m", "sync_testbed.stripe_server", "--port", str(port), "--scale", "10", "--streams",
          "customers", "--key", KEY],
         cwd=ROOT,
     )  # fmt: skip

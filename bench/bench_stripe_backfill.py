@@ -32,11 +32,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from sync_testbed.stripe_server import FakeStripe, Store, load_samples, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.stripe_server import FakeStripe, Store, load_samples, running_server  # noqa: E402
 
 FIVE = ["customers", "charges", "invoices", "payment_intents", "refunds"]
 

@@ -1,7 +1,7 @@
-"""Stripe-shaped record payloads for benchmarks, read from the shared fixtures3.json at bench time.
+"""Stripe-shaped record payloads for benchmarks, read from Stripe's fixtures3.json at bench time.
 
-The fixtures file (stripe/openapi, MIT) lives beside the repository in `shared/stripe/`; pass another path with
-`--fixtures` when it is elsewhere.
+The fixtures file (stripe/openapi, MIT) ships with the local Stripe server of `sync_testbed`; `--fixtures` takes
+another one.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sync_testbed.stripe_server import FIXTURES as DEFAULT_FIXTURES
 
-DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "stripe" / "fixtures3.json"
 SHAPES = ("customer", "charge", "invoice")
 
 

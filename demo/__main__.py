@@ -1,72 +1,98 @@
 """The main job on embedded defaults: a local Stripe API seeded with generated data → PostgreSQL, live progress.
 
-`python -m demo` starts the fake Stripe server from tests/stripe_server (on 127.0.0.1), a throwaway PostgreSQL
-(or uses `DATABASE_URL`), runs `sync-engine sync` with source-stripe → destination-postgres, then checks that every
-generated object landed in its table and prints the counts. Exit code: the engine's, or 1 if counts differ.
+`python -m demo` starts a throwaway PostgreSQL (or uses `DATABASE_URL`) and, meanwhile, the local Stripe API of
+`sync_testbed` (on 127.0.0.1), runs `sync-engine sync` with source-stripe → destination-postgres, then checks that
+every generated object landed in its table and prints the counts. Exit code: the engine's, or 1 if counts differ.
+Secrets reach the engine as environment variables (`STRIPE_API_KEY`, `DATABASE_URL`) that the pipeline file names
+as `${VAR}`, never on a command line.
 
-`python -m demo --destination sheets` writes to Google Sheets instead: the local fake Sheets API of
-tests/sheets_server with a generated service account; `setup` creates the spreadsheet and the engine stores its id
-in the destination's config file. The counts are read back through the Sheets API.
+`python -m demo --destination sheets` (with the `sheets` dependency group) writes to Google Sheets instead: the
+local fake Sheets API of `sync_testbed` with a generated service account (`GOOGLE_SERVICE_ACCOUNT_JSON`); `setup`
+creates the spreadsheet and the engine stores its id in the destination's config file. The counts are read back
+through the Sheets API.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
-
-from tests.fixtures.postgres import start_server
+from sync_testbed import free_port, wait_for_port
+from sync_testbed.postgres import LocalServer, PgServer, start_server
 
 STREAMS = ["customers", "charges", "invoices", "payment_intents", "refunds"]
 API_KEY = "sk_test_demo_key_not_secret"
+SHEETS_COMMAND = "python3 -m uv run --frozen --no-dev --group sheets python -m demo --destination sheets"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+@contextmanager
+def _serving(argv: list[str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process for the duration of the block, terminated after it."""
+    process = subprocess.Popen(argv)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
-def _wait_for_port(port: int, timeout_s: float = 30.0, what: str = "the local Stripe server") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on port {port}")
+def _start_database(stack: ExitStack) -> Callable[[], str]:
+    """Start a throwaway database in the background (stopped with `stack`) unless `DATABASE_URL` is set.
+
+    Returns a function that waits for the database's URL.
+    """
+    given = os.environ.get("DATABASE_URL")
+    if given:
+        return lambda: given
+    started = stack.enter_context(ThreadPoolExecutor(1)).submit(start_server)
+    stack.callback(_stop_database, started)
+    return lambda: started.result().url
 
 
-def _count_tab_rows(config_path: Path) -> dict[str, int]:
-    from destination_google_sheets import SheetsClient, SheetsConfig
+def _stop_database(started: Future[LocalServer | PgServer]) -> None:
+    """Stop the throwaway database once it has started (a start that failed has nothing to stop)."""
+    if started.exception() is None:
+        started.result().stop()
 
-    client = SheetsClient(SheetsConfig.model_validate(orjson.loads(config_path.read_bytes())))
-    return {name: len(client.values_get(f"'{name}'!A2:A")) for name in STREAMS}
 
-
-def _start_sheets(tmp: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    """The fake Sheets API on a free port, and a destination config file for it (no spreadsheet yet)."""
-    port = _free_port()
+def _start_sheets(tmp: Path, stack: ExitStack) -> tuple[str, Path]:
+    """The fake Sheets API on a free port: its service account's key, and a destination config file naming it."""
+    port = free_port()
     key_file = tmp / "service-account.json"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.sheets_server", "--port", str(port), "--key-file", str(key_file)]
+    stack.enter_context(
+        _serving([sys.executable, "-m", "sync_testbed.sheets_server", "--port", str(port), "--key-file", str(key_file)])
     )
-    _wait_for_port(port, what="the local Sheets API")
+    wait_for_port(port, "the local Sheets API")
     deadline = time.monotonic() + 10
     while not key_file.exists() and time.monotonic() < deadline:  # written right after the port opens
         time.sleep(0.02)
-    config = {"service_account_json": key_file.read_text(), "api_endpoint": f"http://127.0.0.1:{port}"}
+    config = {
+        "service_account_json": "${GOOGLE_SERVICE_ACCOUNT_JSON}",
+        "api_endpoint": f"http://127.0.0.1:{port}",
+        "spreadsheet_title": "Stripe demo",
+    }
     config_path = tmp / "sheets.json"
-    config_path.write_bytes(orjson.dumps({**config, "spreadsheet_title": "Stripe demo"}))
-    return server, config_path
+    config_path.write_bytes(orjson.dumps(config))
+    return key_file.read_text(), config_path
+
+
+def _count_tab_rows(config_path: Path, key: str) -> dict[str, int]:
+    from destination_google_sheets import SheetsClient, SheetsConfig
+
+    config: dict[str, Any] = {**orjson.loads(config_path.read_bytes()), "service_account_json": key}
+    client = SheetsClient(SheetsConfig.model_validate(config))
+    return {name: len(client.values_get(f"'{name}'!A2:A")) for name in STREAMS}
 
 
 def _count_rows(url: str, schema: str) -> dict[str, int]:
@@ -80,76 +106,81 @@ def _count_rows(url: str, schema: str) -> dict[str, int]:
         }
 
 
+def _report(output: Path) -> None:
+    """The run's errors and throughput, from the engine's NDJSON."""
+    lines = [orjson.loads(line) for line in output.read_bytes().splitlines()]
+    for message in lines:
+        if message["type"] == "error":
+            print(f"error: {message['error']['message']}")
+    end = lines[-1].get("end", {}) if lines else {}
+    progress = end.get("request_progress") or {}
+    print(
+        f"sync {end.get('status')}: {progress.get('record_count', 0):,} records in "
+        f"{progress.get('elapsed_s', 0):.1f} s ({progress.get('records_per_s', 0):,.0f} records/s)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n")[0])
     parser.add_argument("--objects", type=int, default=2000, help="generated objects per stream")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--destination", choices=["postgres", "sheets"], default="postgres", help="where the data goes")
     args = parser.parse_args()
+    sheets = args.destination == "sheets"
+    if sheets and importlib.util.find_spec("destination_google_sheets") is None:
+        print(f"the Sheets variant needs the `sheets` dependency group: {SHEETS_COMMAND}", file=sys.stderr)
+        return 2
 
-    port = _free_port()
-    stripe = subprocess.Popen(
-        [sys.executable, "-m", "tests.stripe_server", "--port", str(port), "--scale", str(args.objects),
-         "--streams", ",".join(STREAMS), "--key", API_KEY],
-    )  # fmt: skip
-    sheets: subprocess.Popen[bytes] | None = None
-    database = None
-    try:
-        with tempfile.TemporaryDirectory(prefix="sync-demo-") as tmp:
-            if args.destination == "sheets":
-                sheets, sheets_config = _start_sheets(Path(tmp))
-                destination: dict[str, object] = {"command": "destination-google-sheets", "config": str(sheets_config)}
-            else:
-                database = None if os.environ.get("DATABASE_URL") else start_server()
-                url = os.environ.get("DATABASE_URL") or database.url  # type: ignore[union-attr]
-                destination = {"command": "destination-postgres", "config": {"url": url, "schema": "stripe"}}
-            _wait_for_port(port)
-            pipeline = {
-                "name": f"stripe-to-{args.destination}",
-                "source": {
-                    "command": "source-stripe",
-                    "config": {"api_key": API_KEY, "api_base": f"http://127.0.0.1:{port}", "requests_per_second": 50},
+    env = {**os.environ, "STRIPE_API_KEY": API_KEY}
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sync-demo-")))
+        # first: creating the database is the slow part, the Stripe server starts meanwhile
+        database_url = None if sheets else _start_database(stack)
+        port = free_port()
+        stripe = [sys.executable, "-m", "sync_testbed.stripe_server", "--port", str(port), "--scale",
+                  str(args.objects), "--streams", ",".join(STREAMS), "--key", API_KEY]  # fmt: skip
+        stack.enter_context(_serving(stripe))
+        if sheets:
+            env["GOOGLE_SERVICE_ACCOUNT_JSON"], sheets_config = _start_sheets(tmp, stack)
+            destination: dict[str, object] = {"command": "destination-google-sheets", "config": str(sheets_config)}
+        else:
+            assert database_url is not None
+            env["DATABASE_URL"] = url = database_url()
+            destination = {"command": "destination-postgres", "config": {"url": "${DATABASE_URL}", "schema": "stripe"}}
+        wait_for_port(port, "the local Stripe API")
+        pipeline = {
+            "name": f"stripe-to-{args.destination}",
+            "source": {
+                "command": "source-stripe",
+                "config": {
+                    "api_key": "${STRIPE_API_KEY}",
+                    "api_base": f"http://127.0.0.1:{port}",
+                    "requests_per_second": 50,
                 },
-                "destination": destination,
-                "streams": [{"name": name} for name in STREAMS],
-                "state": {"store": "file", "path": str(Path(tmp) / "state")},
-            }
-            path = Path(tmp) / "pipeline.json"
-            path.write_bytes(orjson.dumps(pipeline, option=orjson.OPT_INDENT_2))
-            output = Path(tmp) / "messages.ndjson"
-            flag = "--progress" if args.progress else "--no-progress"
-            with output.open("wb") as out:
-                code = subprocess.run(["sync-engine", "sync", "--pipeline", str(path), flag], stdout=out).returncode
-            lines = [orjson.loads(line) for line in output.read_bytes().splitlines()]
-            for message in lines:
-                if message["type"] == "error":
-                    print(f"error: {message['error']['message']}")
-            end = lines[-1].get("end", {}) if lines else {}
-            progress = end.get("request_progress") or {}
-            print(
-                f"sync {end.get('status')}: {progress.get('record_count', 0):,} records in "
-                f"{progress.get('elapsed_s', 0):.1f} s ({progress.get('records_per_s', 0):,.0f} records/s)"
-            )
-            if sheets is not None:
-                counts = _count_tab_rows(sheets_config)
-                where = "tab "
-            else:
-                counts = _count_rows(url, "stripe")
-                where = "stripe."
-        for name, count in counts.items():
-            print(f"  {where}{name:<16} {count:>8,} rows")
-        if code == 0 and any(count != args.objects for count in counts.values()):
-            print(f"expected {args.objects:,} rows in every {'tab' if sheets else 'table'}")
-            return 1
-        return code
-    finally:
-        stripe.terminate()
-        stripe.wait(timeout=10)
-        if sheets is not None:
-            sheets.terminate()
-            sheets.wait(timeout=10)
-        if database is not None:
-            database.stop()
+            },
+            "destination": destination,
+            "streams": [{"name": name} for name in STREAMS],
+            "state": {"store": "file", "path": str(tmp / "state")},
+        }
+        path = tmp / "pipeline.json"
+        path.write_bytes(orjson.dumps(pipeline, option=orjson.OPT_INDENT_2))
+        output = tmp / "messages.ndjson"
+        flag = "--progress" if args.progress else "--no-progress"
+        with output.open("wb") as out:
+            engine = [sys.executable, "-m", "sync_engine", "sync", "--pipeline", str(path), flag]
+            code = subprocess.run(engine, stdout=out, env=env).returncode
+        _report(output)
+        if sheets:
+            counts = _count_tab_rows(sheets_config, env["GOOGLE_SERVICE_ACCOUNT_JSON"])
+        else:
+            counts = _count_rows(url, "stripe")
+    where = "tab " if sheets else "stripe."
+    for name, count in counts.items():
+        print(f"  {where}{name:<16} {count:>8,} rows")
+    if code == 0 and any(count != args.objects for count in counts.values()):
+        print(f"expected {args.objects:,} rows in every {'tab' if sheets else 'table'}")
+        return 1
+    return code
 
 
 if __name__ == "__main__":

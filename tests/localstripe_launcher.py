@@ -1,6 +1,6 @@
 """Run `localstripe` (an independent fake Stripe) on 127.0.0.1 only, with its pickle persistence turned off.
 
-python -m tests.stripe_server.localstripe_launcher PORT
+python -m tests.localstripe_launcher PORT
 """
 
 from __future__ import annotations

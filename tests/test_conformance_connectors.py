@@ -12,10 +12,10 @@ import orjson
 import psycopg
 from psycopg import sql
 from sync_engine.conformance import ConformanceReport, Outcome, run_conformance
+from sync_testbed.stripe_server import StripeHTTPServer
 
 from tests.fixtures.connectors import CONNECTORS_DIR, python_connector
 from tests.fixtures.stripe_server import TEST_KEY
-from tests.stripe_server import StripeHTTPServer
 
 SECRET = "sk_live_conformance_secret_42"
 

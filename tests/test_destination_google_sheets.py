@@ -21,9 +21,9 @@ from sync_protocol import (
 )
 from sync_protocol.sdk import record, stream_state
 from sync_protocol.testing import ConnectorHarness, Invocation
+from sync_testbed.sheets_server import CELL_LIMIT, Call, Formula
 
 from tests.fixtures.sheets_server import LocalSheets
-from tests.sheets_server import CELL_LIMIT, Call, Formula
 
 COMMAND = [sys.executable, "-m", "destination_google_sheets"]
 HARNESS = ConnectorHarness(COMMAND, timeout_s=90)
@@ -171,7 +171,7 @@ def test_sorting_and_inserting_rows_between_runs_still_upserts_the_right_rows(sh
     write(config, cat, *(item("s", i) for i in range(50)), stream_state("s", 1))
     sheet_id = sheets.api.spreadsheets[sid].find_title("s").sheet_id  # type: ignore[union-attr]
     person = sheets.api.spreadsheets[sid]
-    from tests.sheets_server._requests import batch_update  # a person's edits, applied as the API would
+    from sync_testbed.sheets_server._requests import batch_update  # a person's edits, applied as the API would
 
     rows = {"sheetId": sheet_id, "dimension": "ROWS"}
     edited, _ = batch_update(
@@ -216,7 +216,7 @@ def test_sorting_and_inserting_rows_between_runs_still_upserts_the_right_rows(sh
 def test_a_column_inserted_before_the_key_during_a_run_is_followed(sheets: LocalSheets, sid: str) -> None:
     config, cat = sheets.config(sid, batch_rows=10), catalog("s")
     write(config, cat, *(item("s", i) for i in range(10)), stream_state("s", 1))
-    from tests.sheets_server._requests import batch_update
+    from sync_testbed.sheets_server._requests import batch_update
 
     def insert_column(call: Call) -> None:
         if call.method == "values.append" and sheets.api.on_write is not None:

@@ -18,11 +18,11 @@ import pytest
 from sync_engine import Engine, FileStateStore, Pipeline, SyncResult, validate_pipeline
 from sync_engine.blocking import sync
 from sync_protocol import RunStatus
+from sync_testbed.sheets_server import Call
+from sync_testbed.stripe_server import StripeHTTPServer
 
 from tests.fixtures.connectors import python_connector
 from tests.fixtures.sheets_server import LocalSheets
-from tests.sheets_server import Call
-from tests.stripe_server import StripeHTTPServer
 from tests.test_source_stripe_backfill import config as stripe_config
 
 COMMAND = [sys.executable, "-m", "destination_google_sheets"]

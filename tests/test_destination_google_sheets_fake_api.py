@@ -12,10 +12,10 @@ from google.auth.exceptions import RefreshError
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
+from sync_testbed.sheets_server import CELL_LIMIT, Formula, generate_private_key
+from sync_testbed.sheets_server._a1 import A1Error, parse, quote_title, render
 
 from tests.fixtures.sheets_server import LocalSheets
-from tests.sheets_server import CELL_LIMIT, Formula, generate_private_key
-from tests.sheets_server._a1 import A1Error, parse, quote_title, render
 
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
 

@@ -26,9 +26,9 @@ from sync_protocol import (
     merge_ranges,
 )
 from sync_protocol.testing import ConnectorHarness, configured_catalog
+from sync_testbed.stripe_server import StripeHTTPServer
 
 from tests.fixtures.stripe_server import TEST_KEY
-from tests.stripe_server import StripeHTTPServer
 
 SOURCE = [sys.executable, "-m", "source_stripe"]
 START = "2015-01-01T00:00:00Z"

@@ -19,9 +19,9 @@ from sync_protocol import (
     SyncState,
 )
 from sync_protocol.testing import ConnectorHarness
+from sync_testbed.stripe_server import StripeHTTPServer
 
 from tests.fixtures.stripe_server import TEST_KEY
-from tests.stripe_server import StripeHTTPServer
 from tests.test_source_stripe_backfill import SOURCE, by_stream, catalog, config
 
 

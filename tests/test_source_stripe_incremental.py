@@ -21,8 +21,8 @@ from sync_protocol import (
     merge_ranges,
 )
 from sync_protocol.testing import ConnectorHarness
+from sync_testbed.stripe_server import StripeHTTPServer
 
-from tests.stripe_server import StripeHTTPServer
 from tests.test_source_stripe_backfill import SOURCE, catalog, config
 
 NOW_ISH = int(time.time())

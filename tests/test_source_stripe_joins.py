@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 
 from sync_protocol.testing import ConnectorHarness
+from sync_testbed.stripe_server import StripeHTTPServer
 
-from tests.stripe_server import StripeHTTPServer
 from tests.test_source_stripe_backfill import SOURCE, by_stream, catalog, config
 from tests.test_source_stripe_incremental import errors, rows, state_after, terminal
 

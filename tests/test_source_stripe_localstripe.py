@@ -24,7 +24,7 @@ def localstripe_url() -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.stripe_server.localstripe_launcher", str(port)],
+        [sys.executable, "-m", "tests.localstripe_launcher", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

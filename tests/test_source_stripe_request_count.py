@@ -7,10 +7,10 @@ from pathlib import Path
 from sync_engine import Engine, validate_pipeline
 from sync_engine.blocking import sync
 from sync_protocol import RunStatus
+from sync_testbed.stripe_server import StripeHTTPServer
 
 from tests.fixtures.connectors import python_connector
 from tests.fixtures.stripe_server import TEST_KEY
-from tests.stripe_server import StripeHTTPServer
 
 
 def test_the_engine_counts_every_request_the_source_made(tmp_path: Path, stripe_api: StripeHTTPServer) -> None:

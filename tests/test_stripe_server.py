@@ -10,11 +10,11 @@ from typing import Any
 import orjson
 import pytest
 import stripe
+from sync_testbed.stripe_server import StripeHTTPServer
+from sync_testbed.stripe_server._data import UndeletableError
+from sync_testbed.stripe_server._event_types import EVENTS_BY_OBJECT
 
 from tests.fixtures.stripe_server import TEST_KEY
-from tests.stripe_server import StripeHTTPServer
-from tests.stripe_server._data import UndeletableError
-from tests.stripe_server._event_types import EVENTS_BY_OBJECT
 
 
 def delete(server: StripeHTTPServer, path: str) -> tuple[int, Any]:

@@ -20,10 +20,10 @@ import pytest
 from psycopg import sql
 from sync_engine.stores import PostgresStateStore
 from sync_protocol import merge_ranges
+from sync_testbed.postgres import LocalServer, start_server
+from sync_testbed.stripe_server import StripeHTTPServer
 
-from tests.fixtures.postgres import LocalServer, start_server
 from tests.fixtures.stripe_server import TEST_KEY
-from tests.stripe_server import StripeHTTPServer
 
 STREAMS = ("customers", "charges")
 NAME = "chaos"

@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg import sql
+from sync_testbed.stripe_server import StripeHTTPServer
 
 from tests.fixtures.connectors import python_connector
 from tests.fixtures.stripe_server import TEST_KEY
 from tests.service.harness import WEBHOOK_SECRET
-from tests.stripe_server import StripeHTTPServer
 
 START = "2015-01-01T00:00:00Z"
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+from sync_testbed.stripe_server import StripeHTTPServer
+
 from tests.service.conftest import TEST_TIMING
 from tests.service.harness import Service, wait_for
 from tests.service.pipelines import rows, stripe_pipeline, stripe_source, synthetic_pipeline, written_ids
-from tests.stripe_server import StripeHTTPServer
 
 
 def test_a_permanent_stream_error_leaves_the_healthy_streams_running(service: Service, tmp_path: Path) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from sync_testbed.stripe_server import StripeHTTPServer
+
 from tests.service.harness import Service, wait_for
 from tests.service.pipelines import last_event, rows, stripe_pipeline
-from tests.stripe_server import StripeHTTPServer
 
 
 def test_full_lifecycle(service: Service, stripe_api: StripeHTTPServer, postgres_url: str, pg_schema: str) -> None:

@@ -20,9 +20,9 @@ import orjson
 import psycopg
 import pytest
 from psycopg import sql
+from sync_testbed.postgres import LocalServer, start_server
 
 from tests.fixtures.connectors import python_connector
-from tests.fixtures.postgres import LocalServer, start_server
 
 from .conftest import COMMAND
 

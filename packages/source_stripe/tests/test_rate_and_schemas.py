@@ -5,16 +5,13 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from pathlib import Path
 
 import jsonschema
-import orjson
 import pytest
 import source_stripe
 from source_stripe import STREAMS, CancelledError, TokenBucket
 from source_stripe._schemagen import main as schemagen
-
-SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "stripe" / "fixtures3.json"
+from sync_testbed.stripe_server import load_samples
 
 
 def test_bucket_paces_requests() -> None:
@@ -45,9 +42,8 @@ def test_at_least_thirty_streams_with_unique_names() -> None:
     assert {"customers", "charges", "invoices", "subscriptions", "events", "payment_methods"} <= set(names)
 
 
-@pytest.mark.skipif(not SAMPLES.exists(), reason="Stripe samples not beside the repository")
 def test_samples_validate_and_wrong_types_fail() -> None:
-    samples = orjson.loads(SAMPLES.read_bytes())["resources"]
+    samples = load_samples()
     checked = 0
     for stream in STREAMS:
         sample = samples.get(stream.object_name)

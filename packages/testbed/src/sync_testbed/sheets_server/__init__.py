@@ -1,4 +1,7 @@
-"""A local fake of the Google Sheets API v4 and Google's token endpoint (see `python -m tests.sheets_server --help`)."""
+"""A local fake of the Google Sheets API v4 and Google's token endpoint (needs the `sheets` extra).
+
+Run it standalone with `python -m sync_testbed.sheets_server` (`--help` lists its flags).
+"""
 
 from __future__ import annotations
 

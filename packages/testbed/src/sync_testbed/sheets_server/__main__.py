@@ -1,4 +1,4 @@
-"""Run the fake Sheets API standalone: `python -m tests.sheets_server --port 12112 --key-file sa.json`.
+"""Run the fake Sheets API standalone: `python -m sync_testbed.sheets_server --port 12112 --key-file sa.json`.
 
 It registers one service account and writes its key file (`token_uri` pointed at this server) to `--key-file`,
 so a client configured with that key authenticates exactly as against Google.
@@ -17,7 +17,7 @@ from ._app import FakeSheets, SheetsHTTPServer
 
 def main(argv: list[str] | None = None) -> int:
     """Parse flags, write the key file, serve until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m tests.sheets_server", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sync_testbed.sheets_server", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=12112)
     parser.add_argument("--key-file", type=Path, required=True, help="where to write the service account's key")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API request")

@@ -1,4 +1,7 @@
-"""A local Stripe-compatible HTTP server for tests and benchmarks (see `python -m tests.stripe_server --help`)."""
+"""A local Stripe-compatible HTTP server for the demo, tests and benchmarks.
+
+Run it standalone with `python -m sync_testbed.stripe_server` (`--help` lists its flags).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Run the fake Stripe API standalone: `python -m tests.stripe_server --port 12111 --seed 7 --scale 1000000`."""
+"""Run the fake Stripe API standalone: `python -m sync_testbed.stripe_server --port 12111 --seed 7 --scale 1000000`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ DEFAULT_STREAMS = "customers,charges,invoices,payment_intents,refunds"
 
 def main(argv: list[str] | None = None) -> int:
     """Parse flags, generate data, serve until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m tests.stripe_server", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sync_testbed.stripe_server", description=__doc__)
     parser.add_argument("--port", type=int, default=12111)
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault dice (data is deterministic)")
     parser.add_argument("--scale", type=int, default=1000, help="generated objects per stream")

@@ -21,7 +21,8 @@ import orjson
 
 from ._event_types import event_type
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "stripe" / "fixtures3.json"
+FIXTURES = Path(__file__).with_name("fixtures3.json")
+"""One real sample of each Stripe object (from stripe/openapi, MIT: `fixtures3.LICENSE` beside it)."""
 
 
 @dataclass(frozen=True)
@@ -181,38 +182,8 @@ class UndeletableError(Exception):
 
 
 def load_samples(path: Path = FIXTURES) -> dict[str, dict[str, Any]]:
-    """One real sample per Stripe object, keyed by its `object` name.
-
-    Without the fixtures file (a clone without `shared/` beside it), samples are synthesised from the
-    connector's published JSON Schemas instead: every property present, with a plain value of its type.
-    """
-    if not path.exists():
-        return synthesised_samples()
+    """One real sample per Stripe object, keyed by its `object` name."""
     samples: dict[str, dict[str, Any]] = orjson.loads(path.read_bytes())["resources"]
-    return samples
-
-
-def _example(schema: dict[str, Any], depth: int = 0) -> Any:
-    kinds = schema.get("type", "object")
-    kind = next((k for k in (kinds if isinstance(kinds, list) else [kinds]) if k != "null"), "null")
-    if kind == "object":
-        properties = schema.get("properties", {}) if depth < 3 else {}
-        return {name: _example(sub, depth + 1) for name, sub in properties.items()}
-    return {"string": "example", "integer": 1000, "number": 1.5, "boolean": False, "array": []}.get(kind)
-
-
-def synthesised_samples() -> dict[str, dict[str, Any]]:
-    """A sample object per resource, derived from source-stripe's generated stream schemas."""
-    schemas = orjson.loads(
-        (Path(__file__).resolve().parents[2] / "packages/source_stripe/src/source_stripe/_schemas.json").read_bytes()
-    )["streams"]
-    samples: dict[str, dict[str, Any]] = {}
-    for res in RESOURCES:
-        stream = schemas.get(res.path)
-        if stream is not None:
-            sample = _example(stream["schema"])
-            sample["object"] = res.object_name
-            samples[res.object_name] = sample
     return samples
 
 
