@@ -11,7 +11,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-import jsonschema
+import jsonschema_rs
 import orjson
 from sync_protocol import (
     ConfiguredCatalog,
@@ -50,12 +50,14 @@ class Line:
     message: Message
 
 
+def _checked_validator(schema: dict[str, Any]) -> jsonschema_rs.Validator:
+    """A validator of the draft `schema` names (2020-12 when none); `ValidationError` when `schema` breaks it."""
+    return jsonschema_rs.validator_cls_for(schema)(schema)
+
+
 @cache
-def _message_validator() -> jsonschema.protocols.Validator:
-    schema = protocol_json_schema()
-    validator_class = jsonschema.validators.validator_for(schema)
-    validator_class.check_schema(schema)
-    return validator_class(schema)
+def _message_validator() -> jsonschema_rs.Validator:
+    return _checked_validator(protocol_json_schema())
 
 
 def config_schema_problem(schema: Any) -> str | None:
@@ -63,8 +65,8 @@ def config_schema_problem(schema: Any) -> str | None:
     if not isinstance(schema, dict):
         return "the config schema is not a JSON object"
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
+        _checked_validator(schema)
+    except jsonschema_rs.ValidationError as exc:
         return f"the config schema is not a valid JSON Schema: {exc.message}"
     if schema.get("type", "object") != "object":
         return f"the config schema describes {schema.get('type')!r}, not an object"
@@ -83,7 +85,7 @@ def parse_output(stdout: bytes) -> tuple[list[Line], list[Finding]]:
         except orjson.JSONDecodeError as exc:
             findings.append(Finding(f"not a JSON line: {exc}", number, raw))
             continue
-        error = jsonschema.exceptions.best_match(_message_validator().iter_errors(obj))
+        error = next(iter(_message_validator().iter_errors(obj)), None)
         try:
             message = decode_message(raw, number)
         except NdjsonDecodeError as exc:
