@@ -106,13 +106,16 @@ def _count_rows(url: str, schema: str) -> dict[str, int]:
         }
 
 
-def _report(output: Path) -> None:
+def _report(output: Path, code: int) -> None:
     """The run's errors and throughput, from the engine's NDJSON."""
     lines = [orjson.loads(line) for line in output.read_bytes().splitlines()]
     for message in lines:
         if message["type"] == "error":
             print(f"error: {message['error']['message']}")
-    end = lines[-1].get("end", {}) if lines else {}
+    end = lines[-1].get("end") if lines else None
+    if end is None:
+        print(f"the engine stopped before it finished a sync (exit code {code}); its stderr above says why")
+        return
     progress = end.get("request_progress") or {}
     print(
         f"sync {end.get('status')}: {progress.get('record_count', 0):,} records in "
@@ -169,7 +172,9 @@ def main() -> int:
         with output.open("wb") as out:
             engine = [sys.executable, "-m", "sync_engine", "sync", "--pipeline", str(path), flag]
             code = subprocess.run(engine, stdout=out, env=env).returncode
-        _report(output)
+        _report(output, code)
+        if code != 0:  # nothing to verify: the engine said what went wrong
+            return code
         if sheets:
             counts = _count_tab_rows(sheets_config, env["GOOGLE_SERVICE_ACCOUNT_JSON"])
         else:
@@ -177,10 +182,10 @@ def main() -> int:
     where = "tab " if sheets else "stripe."
     for name, count in counts.items():
         print(f"  {where}{name:<16} {count:>8,} rows")
-    if code == 0 and any(count != args.objects for count in counts.values()):
+    if any(count != args.objects for count in counts.values()):
         print(f"expected {args.objects:,} rows in every {'tab' if sheets else 'table'}")
         return 1
-    return code
+    return 0
 
 
 if __name__ == "__main__":
