@@ -31,7 +31,8 @@ from sync_service import TimingDefaults
 from sync_testbed.postgres import start_server
 from sync_testbed.stripe_server import FakeStripe, Store, StripeHTTPServer, load_samples, running_server
 
-from tests.fixtures.stripe_server import TEST_KEY
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.fixtures.stripe_server import TEST_KEY  # (the repository root is not on sys.path)
 from tests.fixtures.temporal import DevServer
 from tests.service.harness import Service, wait_for
 from tests.service.pipelines import last_event, stripe_pipeline
