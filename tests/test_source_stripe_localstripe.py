@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 import stripe
 from sync_protocol.testing import ConnectorHarness
+from sync_testbed import free_port, wait_for_port
 
 from tests.test_source_stripe_backfill import SOURCE, by_stream, catalog
 
@@ -20,21 +19,14 @@ KEY = "sk_test_localstripe"
 
 @pytest.fixture
 def localstripe_url() -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.localstripe_launcher", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_for_port(port, "localstripe", timeout_s=60)  # its imports take seconds on a busy machine
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
