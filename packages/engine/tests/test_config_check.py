@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 from typing import Any
 
 import pytest
@@ -44,3 +46,32 @@ def test_wrong_values_say_what_was_expected_without_the_value() -> None:
     assert "mode: expected enum ['live', 'test']" in text
     assert "limits.rps: expected integer" in text
     assert "short" not in text and "prod" not in text and "lots" not in text
+
+
+def test_a_remote_reference_in_a_spec_is_an_error_and_never_fetched() -> None:
+    requests: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            body = b'{"type": "object"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/config.json"
+    try:
+        with pytest.raises(PipelineConfigError, match="unusable config schema") as caught:
+            validate_config("source", {"$ref": url}, {"api_key": "sk_test_123456"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert url in str(caught.value)
+    assert requests == [], "the engine fetched a schema from the network on a connector's behalf"

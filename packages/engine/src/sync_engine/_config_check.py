@@ -10,13 +10,17 @@ import jsonschema_rs
 
 from ._errors import PipelineConfigError
 from ._suggest import did_you_mean
+from ._validation import compile_schema
 
 _SHOWN = 5
 
 
 def validate_config(name: str, schema: dict[str, Any], config: dict[str, Any]) -> None:
     """Raise `PipelineConfigError` listing up to five problems of `config` against `schema`."""
-    validator = jsonschema_rs.validator_for(schema)
+    try:
+        validator = compile_schema(schema)
+    except jsonschema_rs.ValidationError as exc:
+        raise PipelineConfigError(f"{name} spec has an unusable config schema: {str(exc).splitlines()[0]}") from None
     if validator.is_valid(config):
         return
     problems = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.instance_path])

@@ -7,11 +7,20 @@ from typing import Any
 import jsonschema_rs
 
 
+def compile_schema(schema: dict[str, Any]) -> jsonschema_rs.Validator:
+    """A validator for `schema` that never fetches a remote `$ref` or `$schema`.
+
+    Schemas come from connectors; the engine must not reach the network on a connector's behalf (a remote reference
+    is an error naming the URL, as it would be on a machine with no network).
+    """
+    return jsonschema_rs.validator_for(schema, offline=True)
+
+
 class RecordValidator:
     """A compiled validator for one stream's record schema."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
-        self._validator = jsonschema_rs.validator_for(schema)
+        self._validator = compile_schema(schema)
 
     def first_error(self, data: Any) -> str | None:
         """None when `data` is valid, else the first problem (path and message)."""

@@ -52,7 +52,7 @@ class Line:
 
 def _checked_validator(schema: dict[str, Any]) -> jsonschema_rs.Validator:
     """A validator of the draft `schema` names (2020-12 when none); `ValidationError` when `schema` breaks it."""
-    return jsonschema_rs.validator_cls_for(schema)(schema)
+    return jsonschema_rs.validator_cls_for(schema)(schema, offline=True)
 
 
 @cache
