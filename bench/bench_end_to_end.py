@@ -240,16 +240,20 @@ def main() -> int:
         rate = statistics.median(total / r["data"] for r in runs)
         wall = statistics.median(r["wall"] for r in runs)
         cpu = {k: statistics.median(r["cpu"][k] for r in runs) for k in runs[0]["cpu"]}
-        cpus = ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items())
+        cpus = ", ".join(f"{k} {v:.1f} s ({1e6 * v / total:.0f} µs/object)" for k, v in cpu.items())
         if name == "leg":
             print(f"  Postgres leg alone: {rate:,.0f} objects/s ({wall:.1f} s); CPU: {cpus}")
             continue
         share = statistics.median(r["share"] for r in runs)
         shares = ", ".join(f"{100 * r['share']:.0f}%" for r in runs)
+        # the cores the sync would keep busy at the budget's full rate, at the CPU per object measured
+        ours = sum(v for k, v in cpu.items() if k != "server") / total
         print(
             f"  budget {name} req/s: {rate:,.0f} objects/s = {100 * share:.0f}% of the budget "
             f"({float(name) * PAGE:,.0f}/s; rounds {shares}), "
-            f"{100 * rate / leg_rate:.0f}% of the Postgres leg alone; CLI wall {wall:.1f} s; CPU: {cpus}"
+            f"{100 * rate / leg_rate:.0f}% of the Postgres leg alone; CLI wall {wall:.1f} s; CPU: {cpus}; "
+            f"at the full budget the sync needs {ours * float(name) * PAGE:.2f} cores, "
+            f"{(ours + cpu['server'] / total) * float(name) * PAGE:.2f} with the fake server, of {os.cpu_count()}"
         )
     return 0
 

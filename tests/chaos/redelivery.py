@@ -8,11 +8,12 @@ invocation, and only while the server's data does not change.
 
 from __future__ import annotations
 
+import bisect
+import math
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
+import msgspec
 import psycopg
 from psycopg import sql
 from sync_protocol import SyncState, merge_ranges
@@ -53,19 +54,18 @@ class Redelivery:
 
     def end(self) -> int:
         """Committed records (as of `begin`) the destination read again since, each counted once."""
+        again: set[tuple[str, str]] = set()
         with self._log.open("rb") as log:
             log.seek(self._offset)
-            lines = log.read().splitlines()
-        again: set[tuple[str, str]] = set()
-        for line in lines:
-            if not line.startswith(b'{"type":"record"'):
-                continue
-            try:
-                record = orjson.loads(line)["record"]
-            except orjson.JSONDecodeError:  # the last line of a killed invocation may be cut
-                continue
-            if record["data"]["id"] in self._committed.get(record["stream"], {}):
-                again.add((record["stream"], record["data"]["id"]))
+            for line in log:
+                if not line.startswith(b'{"type":"record"'):
+                    continue
+                try:
+                    record = _decode(line).record
+                except msgspec.DecodeError:  # the last line of a killed invocation may be cut
+                    continue
+                if record.data.id in self._committed.get(record.stream, {}):
+                    again.add((record.stream, record.data.id))
         return len(again)
 
     def lag(self, saved: SyncState | None) -> int:
@@ -75,8 +75,25 @@ class Redelivery:
         for stream in self._streams:
             kept = saved.streams.get(stream) if saved is not None else None
             ranges = merge_ranges(kept.completed_ranges) if kept is not None else []
+            starts = [r.gte.timestamp() if r.gte is not None else -math.inf for r in ranges]
+            ends = [r.lt.timestamp() if r.lt is not None else math.inf for r in ranges]
             for created in committed_created(self._url, self._schema, stream).values():
-                moment = datetime.fromtimestamp(created, UTC)
-                covered = any((r.gte is None or r.gte <= moment) and (r.lt is None or moment < r.lt) for r in ranges)
-                outside += not covered
+                at = bisect.bisect_right(starts, created) - 1  # merged ranges are sorted and disjoint
+                outside += not (at >= 0 and created < ends[at])
         return outside
+
+
+class _Data(msgspec.Struct):
+    id: str
+
+
+class _Record(msgspec.Struct):
+    stream: str
+    data: _Data
+
+
+class _Line(msgspec.Struct):
+    record: _Record
+
+
+_decode = msgspec.json.Decoder(_Line).decode
