@@ -158,12 +158,17 @@ def capture(tmp: Path, api: str, catalog: dict[str, Any], out: Path) -> int:
     (tmp / "capture-config.json").write_bytes(orjson.dumps(config))
     (tmp / "capture-catalog.json").write_bytes(orjson.dumps(catalog))
     argv = [sys.executable, "-m", "source_stripe", "read", "--config", str(tmp / "capture-config.json")]
-    done = subprocess.run(
-        [*argv, "--catalog", str(tmp / "capture-catalog.json")], capture_output=True, check=True, cwd=ROOT
-    )
-    kept = [line for line in done.stdout.splitlines(keepends=True) if line.startswith(LEG_TYPES)]
-    out.write_bytes(b"".join(kept))
-    return sum(1 for line in kept if line.startswith(LEG_TYPES[0]))
+    raw = tmp / "capture.ndjson"
+    with raw.open("wb") as sink:
+        subprocess.run([*argv, "--catalog", str(tmp / "capture-catalog.json")], stdout=sink, check=True, cwd=ROOT)
+    records = 0
+    with raw.open("rb") as lines, out.open("wb") as kept:  # line by line: 200k records are ~600 MB
+        for line in lines:
+            if line.startswith(LEG_TYPES):
+                kept.write(line)
+                records += line.startswith(LEG_TYPES[0])
+    raw.unlink()
+    return records
 
 
 def leg(tmp: Path, url: str, catalog: dict[str, Any], records: Path, schema: str) -> dict[str, Any]:
