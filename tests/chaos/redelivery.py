@@ -52,9 +52,11 @@ class Redelivery:
         self._committed = {s: committed_created(self._url, self._schema, s) for s in self._streams}
         self._offset = self._log.stat().st_size
 
-    def end(self) -> int:
-        """Committed records (as of `begin`) the destination read again since, each counted once."""
+    def end(self) -> tuple[int, int]:
+        """Committed records (as of `begin`) the destination read again since, each counted once; and how many
+        records it read in all (a zero is only news when records did flow)."""
         again: set[tuple[str, str]] = set()
+        read = 0
         with self._log.open("rb") as log:
             log.seek(self._offset)
             for line in log:
@@ -64,9 +66,10 @@ class Redelivery:
                     record = _decode(line).record
                 except msgspec.DecodeError:  # the last line of a killed invocation may be cut
                     continue
+                read += 1
                 if record.data.id in self._committed.get(record.stream, {}):
                     again.add((record.stream, record.data.id))
-        return len(again)
+        return len(again), read
 
     def lag(self, saved: SyncState | None) -> int:
         """Rows in Postgres whose `created` lies outside the engine checkpoint's completed ranges: what the
