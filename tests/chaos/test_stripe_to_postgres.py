@@ -20,10 +20,12 @@ import pytest
 from psycopg import sql
 from sync_engine.stores import PostgresStateStore
 from sync_protocol import merge_ranges
-from sync_testbed.postgres import LocalServer, start_server
+from sync_testbed.postgres import LocalServer
 from sync_testbed.stripe_server import StripeHTTPServer
 
 from tests.fixtures.stripe_server import TEST_KEY
+
+from .redelivery import Redelivery, teed_destination
 
 STREAMS = ("customers", "charges")
 NAME = "chaos"
@@ -45,7 +47,14 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def pipeline_file(tmp_path: Path, server: StripeHTTPServer, url: str, schema: str, rate: int) -> Path:
+def pipeline_file(
+    tmp_path: Path,
+    server: StripeHTTPServer,
+    url: str,
+    schema: str,
+    rate: int,
+    destination: str = "destination-postgres",
+) -> Path:
     source = {
         "api_key": TEST_KEY,
         "api_base": server.url,
@@ -59,7 +68,7 @@ def pipeline_file(tmp_path: Path, server: StripeHTTPServer, url: str, schema: st
     pipeline = {
         "name": NAME,
         "source": {"command": f"{sys.executable} -m source_stripe", "config": source},
-        "destination": {"command": "destination-postgres", "config": {"url": url, "schema": schema}},
+        "destination": {"command": destination, "config": {"url": url, "schema": schema}},
         "streams": [{"name": s} for s in STREAMS],
         "state": {"store": "postgres", "url": url, "db_schema": schema},
         "max_attempts": 50,
@@ -81,121 +90,9 @@ def committed(url: str, schema: str) -> tuple[int, bool]:
     return saved.progress.record_count, saved.finished
 
 
-KINDS = ("source", "destination", "engine")
-
-
-def chaos_run(command: list[str], rng: random.Random, kills: int, done: int) -> list[str]:
-    """One engine invocation; kill -9 its source or destination, or the engine itself, at random moments until
-    `kills` landed or it exits; then reap everything of it. Victims take turns (`done` landed before); returns them."""
-    engine = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    victims: list[str] = []
-    while len(victims) < kills and engine.poll() is None:
-        time.sleep(rng.uniform(0.8, 2.0))
-        victim = KINDS[(done + len(victims)) % len(KINDS)]
-        if victim == "engine":
-            os.killpg(engine.pid, signal.SIGKILL)  # the engine and its connectors die together, as in a crash
-            victims.append(victim)
-            break
-        marker = "source_stripe" if victim == "source" else "destination-postgres"
-        for pid in children(engine.pid):
-            if marker in cmdline(pid):
-                os.kill(pid, signal.SIGKILL)
-                victims.append(victim)
-    try:
-        engine.wait(60)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(engine.pid, signal.SIGKILL)  # nothing of this run stays behind
-    except ProcessLookupError:
-        pass
-    engine.wait()
-    return victims
-
-
-def rows(url: str, schema: str, table: str) -> list[dict[str, Any]]:
-    with psycopg.connect(url) as conn:
-        found = conn.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table}"',)).fetchone()
-        if not found or found[0] is None:
-            return []
-        query = sql.SQL("SELECT _sync_raw FROM {}").format(sql.Identifier(schema, table))
-        return [r[0] for r in conn.execute(query).fetchall()]
-
-
-def assert_tables_equal_server(server: StripeHTTPServer, url: str, schema: str) -> None:
-    """0 lost, 0 duplicated, 0 stale, 0 deleted rows left."""
-    for stream in STREAMS:
-        held = rows(url, schema, stream)
-        ids = [r["id"] for r in held]
-        assert len(ids) == len(set(ids)), f"{stream}: duplicated rows"
-        assert {r["id"]: r for r in held} == server.api.store.expected(stream), f"{stream}: lost or stale rows"
-
-
-def run_to_completion(command: list[str]) -> dict[str, Any]:
-    """Run until a run ends succeeded without more to do; its `end` payload."""
-    for _ in range(5):
-        done = subprocess.run(command, capture_output=True, timeout=1200, check=False)
-        ends = [orjson.loads(line) for line in done.stdout.splitlines() if b'"type":"end"' in line]
-        if done.returncode == 0 and ends and not ends[-1]["end"]["has_more"]:
-            end: dict[str, Any] = ends[-1]["end"]
-            return end
-    raise AssertionError(f"no complete run: exit {done.returncode}; {done.stderr.decode()[-1500:]}")
-
-
-@pytest.mark.timeout(1800)
-def test_stripe_to_postgres_survives_kills_and_storms(
-    tmp_path: Path, stripe_api: StripeHTTPServer, postgres_url: str, pg_schema: str, chaos_long: bool
-) -> None:
-    store = stripe_api.api.store
-    count = 50_000 if chaos_long else 3_000  # per stream
-    store.generate("customers", count)
-    store.generate("charges", count, start=1_650_000_000, end=1_650_000_000 + count // 20)  # dense seconds
-    faults = stripe_api.api.faults
-    faults.rate_429, faults.rate_500, faults.latency_s = 0.05, 0.05, 0.02
-    rate = 100 if chaos_long else 10  # requests/s: slow enough that kills land mid-run
-    command = engine_command(pipeline_file(tmp_path, stripe_api, postgres_url, pg_schema, rate))
-    rng = random.Random(15)
-    victims: list[str] = []
-    wanted = 24 if chaos_long else 4
-    while len(victims) < wanted and not committed(postgres_url, pg_schema)[1]:
-        victims += chaos_run(command, rng, wanted - len(victims), len(victims))
-    killed_run = PostgresStateStore(postgres_url, pg_schema).load(NAME)
-    assert len(victims) >= (20 if chaos_long else 3), f"too few kills landed: {victims}"
-
-    faults.rate_429 = faults.rate_500 = 0.0
-    end = run_to_completion(command)
-
-    assert_tables_equal_server(stripe_api, postgres_url, pg_schema)
-    saved = PostgresStateStore(postgres_url, pg_schema).load(NAME)
-    assert saved is not None and saved.finished
-    for stream in STREAMS:
-        merged = merge_ranges(saved.streams[stream].completed_ranges)
-        assert merged and merged[0].gte is not None and merged[0].gte.isoformat().startswith("2015-01-01")
-        for before, after in itertools.pairwise(merged):  # Stripe's `created` is whole seconds
-            assert before.lt is not None and after.gte is not None
-            assert math.ceil(before.lt.timestamp()) >= after.gte.timestamp(), f"{stream}: a whole second missing"
-        if (
-            killed_run is not None and saved.run_id == killed_run.run_id
-        ):  # the final run resumed the killed one: progress is cumulative
-            progress = end["request_progress"]["streams"][stream]
-            assert progress["record_count"] >= count, f"{stream}: progress counts fewer records than Postgres holds"
-    print(f"chaos: kills {victims}; {2 * count} objects; final run progress {end['request_progress']['record_count']}")
-
-    # incremental in practice: creates, updates and deletes on the server, and exactly those arrive
-    customers = sorted(store.expected("customers"))
-    charges = sorted(store.expected("charges"))
-    for _ in range(5):
-        store.create("customers", {"name": "new in chaos"})
-    for object_id in customers[:5]:
-        store.update(object_id, {"name": "changed in chaos"})
-    for object_id in customers[5:8]:
-        store.delete(object_id)
-    for object_id in charges[:4]:
-        store.update(object_id, {"description": "changed in chaos"})
-    changes = run_to_completion(command)
-    assert_tables_equal_server(stripe_api, postgres_url, pg_schema)
-    delivered = {s: changes["run_progress"]["streams"][s]["record_count"] for s in STREAMS}
-    assert delivered == {"customers": 13, "charges": 4}, f"the next run brings exactly the changes: {delivered}"
+KINDS = ("source", "destination", "postgres", "engine")
+MARKERS = {"source": "source_stripe", "destination": "destination-postgres"}
+PAGE = 100
 
 
 def restart(server: LocalServer) -> None:
@@ -219,23 +116,179 @@ def restart(server: LocalServer) -> None:
     )
 
 
-def test_a_postgres_restart_mid_sync_loses_nothing(tmp_path: Path, stripe_api: StripeHTTPServer) -> None:
-    server = start_server()  # a server of its own: the session's one is shared with other tests
+def chaos_run(
+    command: list[str],
+    rng: random.Random,
+    kills: int,
+    done: int,
+    pause: tuple[float, float],
+    server: LocalServer | None,
+) -> list[str]:
+    """One engine invocation; at random moments (`pause` seconds apart) while both connectors run, kill -9 its source
+    or destination or the engine itself, or restart PostgreSQL (when `server` is given), until `kills` faults landed
+    or it exits; then reap everything of it. Faults take turns (`done` landed before); returns them."""
+    kinds = KINDS if server is not None else tuple(k for k in KINDS if k != "postgres")
+    engine = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    victims: list[str] = []
+    connectors: set[int] = set()
+    while len(victims) < kills and engine.poll() is None:
+        time.sleep(rng.uniform(*pause))
+        running = {pid: cmdline(pid) for pid in children(engine.pid)}
+        connectors.update(running)
+        roles = {kind: [pid for pid, line in running.items() if marker in line] for kind, marker in MARKERS.items()}
+        if not (roles["source"] and roles["destination"]):
+            continue  # still starting, or between attempts: a fault now would not land mid-run
+        victim = kinds[(done + len(victims)) % len(kinds)]
+        victims.append(victim)
+        if victim == "engine":
+            os.kill(engine.pid, signal.SIGKILL)  # its connectors live in sessions of their own: they see pipes close
+            break
+        if victim == "postgres" and server is not None:
+            restart(server)
+            continue
+        for pid in roles[victim]:
+            os.kill(pid, signal.SIGKILL)
     try:
-        if not isinstance(server, LocalServer):
-            pytest.skip("needs the machine's pg_ctl to restart the server")
-        store = stripe_api.api.store
-        store.generate("customers", 3_000)
-        store.generate("charges", 3_000, start=1_650_000_000, end=1_650_000_150)
-        command = engine_command(pipeline_file(tmp_path, stripe_api, server.url, "chaos_restart", 10))
-        engine = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        time.sleep(2.5)
-        assert engine.poll() is None, "the restart must land mid-run"
-        restart(server)
-        out, _ = engine.communicate(timeout=110)
-        first = [orjson.loads(line)["end"] for line in out.splitlines() if b'"type":"end"' in line]
-        run_to_completion(command)
-        assert_tables_equal_server(stripe_api, server.url, "chaos_restart")
-        print(f"chaos: the run hit by the restart ended {first[-1]['status'] if first else 'without an end message'}")
-    finally:
-        server.stop()
+        engine.wait(60)
+    except subprocess.TimeoutExpired:
+        engine.kill()
+    engine.wait()
+    connectors.update(children(engine.pid))
+    reap(connectors)
+    return victims
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def reap(pids: set[int]) -> None:
+    """Wait for an engine's orphaned connectors (an orphaned destination commits what it holds at end of input),
+    then kill what is left: the next invocation starts with nothing of this one running."""
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in pids:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def rows(url: str, schema: str, table: str) -> list[dict[str, Any]]:
+    with psycopg.connect(url) as conn:
+        found = conn.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table}"',)).fetchone()
+        if not found or found[0] is None:
+            return []
+        query = sql.SQL("SELECT _sync_raw FROM {}").format(sql.Identifier(schema, table))
+        return [r[0] for r in conn.execute(query).fetchall()]
+
+
+def assert_tables_equal_server(server: StripeHTTPServer, url: str, schema: str) -> None:
+    """0 lost, 0 duplicated, 0 stale, 0 deleted rows left."""
+    for stream in STREAMS:
+        held = rows(url, schema, stream)
+        ids = [r["id"] for r in held]
+        assert len(ids) == len(set(ids)), f"{stream}: duplicated rows"
+        assert {r["id"]: r for r in held} == server.api.store.expected(stream), f"{stream}: lost or stale rows"
+
+
+def run_to_completion(command: list[str]) -> dict[str, Any]:
+    """Run until a run ends succeeded without more to do; its `end` payload."""
+    for _ in range(5):
+        started = time.monotonic()
+        done = subprocess.run(command, capture_output=True, timeout=1200, check=False)
+        print(f"chaos: a run took {time.monotonic() - started:.1f} s: {done.stderr.decode().strip()[-300:]}")
+        ends = [orjson.loads(line) for line in done.stdout.splitlines() if b'"type":"end"' in line]
+        if done.returncode == 0 and ends and not ends[-1]["end"]["has_more"]:
+            end: dict[str, Any] = ends[-1]["end"]
+            return end
+    raise AssertionError(f"no complete run: exit {done.returncode}; {done.stderr.decode()[-1500:]}")
+
+
+@pytest.mark.timeout(1800)
+def test_stripe_to_postgres_survives_kills_and_storms(
+    tmp_path: Path, stripe_api: StripeHTTPServer, chaos_postgres: tuple[str, LocalServer | None], chaos_long: bool
+) -> None:
+    (postgres_url, restartable), pg_schema = chaos_postgres, "chaos"
+    store = stripe_api.api.store
+    count = 50_000 if chaos_long else 2_000  # per stream
+    store.generate("customers", count)
+    store.generate("charges", count, start=1_650_000_000, end=1_650_000_000 + count // 20)  # dense seconds
+    faults = stripe_api.api.faults
+    faults.rate_429, faults.rate_500, faults.latency_s = 0.05, 0.05, 0.02
+    rate = 100 if chaos_long else 10  # requests/s: slow enough that kills land mid-run
+    destination, log = teed_destination(tmp_path)
+    command = engine_command(pipeline_file(tmp_path, stripe_api, postgres_url, pg_schema, rate, destination))
+    tally = Redelivery(postgres_url, pg_schema, STREAMS, log)
+    rng = random.Random(15)
+    started = time.monotonic()
+    victims: list[str] = []
+    wanted, pause = (24, (0.8, 2.0)) if chaos_long else (4, (0.3, 1.0))
+    after_engine_kills: list[tuple[int, tuple[int, int]]] = []  # (the checkpoint's lag, (re-delivered, read))
+    lag: int | None = None
+    while len(victims) < wanted and not committed(postgres_url, pg_schema)[1]:
+        tally.begin()
+        landed = chaos_run(command, rng, wanted - len(victims), len(victims), pause, restartable)
+        if lag is not None:
+            after_engine_kills.append((lag, tally.end()))
+        saved = PostgresStateStore(postgres_url, pg_schema).load(NAME)
+        lag = tally.lag(saved) if landed[-1:] == ["engine"] else None
+        victims += landed
+    killed_run = PostgresStateStore(postgres_url, pg_schema).load(NAME)
+    assert len(victims) >= (20 if chaos_long else 4), f"too few faults landed: {victims}"
+
+    faults.rate_429 = faults.rate_500 = 0.0
+    tally.begin()
+    end = run_to_completion(command)
+    if lag is not None:
+        after_engine_kills.append((lag, tally.end()))
+
+    assert_tables_equal_server(stripe_api, postgres_url, pg_schema)
+    saved = PostgresStateStore(postgres_url, pg_schema).load(NAME)
+    assert saved is not None and saved.finished
+    for stream in STREAMS:
+        merged = merge_ranges(saved.streams[stream].completed_ranges)
+        assert merged and merged[0].gte is not None and merged[0].gte.isoformat().startswith("2015-01-01")
+        for before, after in itertools.pairwise(merged):  # Stripe's `created` is whole seconds
+            assert before.lt is not None and after.gte is not None
+            assert math.ceil(before.lt.timestamp()) >= after.gte.timestamp(), f"{stream}: a whole second missing"
+        if (
+            killed_run is not None and saved.run_id == killed_run.run_id
+        ):  # the final run resumed the killed one: progress is cumulative
+            progress = end["request_progress"]["streams"][stream]
+            assert progress["record_count"] >= count, f"{stream}: progress counts fewer records than Postgres holds"
+    print(
+        f"chaos: kills {victims}; {2 * count} objects; final run progress {end['request_progress']['record_count']};"
+        f" {time.monotonic() - started:.0f} s"
+    )
+
+    # With the Postgres state store an engine kill re-delivers what the destination committed after the engine's
+    # last checkpoint save (at most `checkpoint_interval_s` of data), and beyond that at most a page per stream.
+    assert after_engine_kills, "an engine kill landed mid-run and a run resumed it"
+    assert any(read for _, (_, read) in after_engine_kills), "records reached the destination after an engine kill"
+    for behind, (again, _) in after_engine_kills:
+        assert again <= behind + PAGE * len(STREAMS), f"re-delivered {again}, the checkpoint lagged {behind}"
+    print(
+        f"chaos: after {len(after_engine_kills)} engine kills, committed records re-delivered / records read by the "
+        f"destination in the resumed invocation {[f'{again}/{read}' for _, (again, read) in after_engine_kills]}, "
+        f"committed beyond the engine's checkpoint at the kill {[behind for behind, _ in after_engine_kills]}"
+    )
+
+    # incremental in practice: creates, updates and deletes on the server, and exactly those arrive
+    customers = sorted(store.expected("customers"))
+    charges = sorted(store.expected("charges"))
+    for _ in range(5):
+        store.create("customers", {"name": "new in chaos"})
+    for object_id in customers[:5]:
+        store.update(object_id, {"name": "changed in chaos"})
+    for object_id in customers[5:8]:
+        store.delete(object_id)
+    for object_id in charges[:4]:
+        store.update(object_id, {"description": "changed in chaos"})
+    changes = run_to_completion(command)
+    assert_tables_equal_server(stripe_api, postgres_url, pg_schema)
+    delivered = {s: changes["run_progress"]["streams"][s]["record_count"] for s in STREAMS}
+    assert delivered == {"customers": 13, "charges": 4}, f"the next run brings exactly the changes: {delivered}"
+    print(f"chaos: the incremental run brought exactly the changes; {time.monotonic() - started:.0f} s in all")
