@@ -194,8 +194,8 @@ def main() -> int:
     port = _free_port()
     per_stream = args.objects // len(STREAMS)
     server = subprocess.Popen(
-        [sys.executable, "-m", "sync_testbed.stripe_server", "--port", str(port), "--scale", str(per_stream), "--streams",
-         ",".join(STREAMS), "--key", KEY, "--latency", str(args.latency)],
+        [sys.executable, "-m", "sync_testbed.stripe_server", "--port", str(port), "--scale", str(per_stream),
+         "--streams", ",".join(STREAMS), "--key", KEY, "--latency", str(args.latency)],
         cwd=ROOT,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
