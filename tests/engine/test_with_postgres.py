@@ -13,7 +13,17 @@ import psycopg
 import pytest
 from psycopg import sql
 from sync_engine import Pipeline, validate_pipeline
-from sync_protocol import RunStatus
+from sync_protocol import (
+    Message,
+    RecordMessage,
+    RunStatus,
+    StreamProgress,
+    StreamStatus,
+    StreamStatusMessage,
+    StreamStatusValue,
+    encode_message,
+)
+from sync_protocol.sdk import record, stream_state
 
 from tests.fixtures.connectors import python_connector
 
@@ -128,3 +138,46 @@ def test_a_destination_holding_a_global_state_may_commit_later_stream_states(
     result, _ = run_sync(p)
     assert result.status is RunStatus.SUCCEEDED, result.errors
     assert result.state.global_state == {"g": 1} and result.state.streams["inc"].data == {"n": 1}
+
+
+SCRIPTED_SOURCE = """#!/bin/sh
+case "$1" in
+spec) echo '{"type":"spec","spec":{"config":{"type":"object"}}}';;
+discover) echo '{"type":"catalog","catalog":{"streams":[{"name":"s","json_schema":{"type":"object",\
+"properties":{"id":{"type":"string"},"n":{"type":"integer"}}},"primary_key":[["id"]]}]}}';;
+read) cat "$(dirname "$0")/messages.ndjson";;
+esac
+"""
+
+
+def test_the_destinations_row_counts_reach_the_run_progress(tmp_path: Path, postgres_url: str, pg_schema: str) -> None:
+    script = tmp_path / "scripted_source.sh"
+    script.write_text(SCRIPTED_SOURCE)
+    script.chmod(0o755)
+    p = pg_pipeline(tmp_path, postgres_url, pg_schema, {})
+    p.source.command, p.source.config = [str(script)], {}
+    p.streams = validate_pipeline(
+        {"source": {"command": "x"}, "destination": {"command": "x"}, "streams": [{"name": "s"}]}
+    ).streams
+
+    def run(records: list[RecordMessage]) -> StreamProgress:
+        complete = StreamStatusMessage(stream_status=StreamStatus(stream="s", status=StreamStatusValue.COMPLETE))
+        messages: list[Message] = [*records, stream_state("s", {"n": len(records)}), complete]
+        (tmp_path / "messages.ndjson").write_bytes(b"".join(encode_message(m) for m in messages))
+        result, _ = run_sync(p)
+        assert result.status is RunStatus.SUCCEEDED, result.errors
+        return result.progress.streams["s"]
+
+    first = [record("s", {"id": f"r{i}", "n": i}) for i in range(20)]
+    loaded = run(first)
+    assert (loaded.record_count, loaded.inserted_count, loaded.updated_count, loaded.deleted_count) == (20, 20, 0, 0)
+
+    changed = [record("s", {"id": f"r{i}", "n": -i}) for i in range(1, 6)]  # r1..r5 changed, r6..r19 the same
+    rerun = run([*first[6:], *changed, record("s", {"id": "new", "n": 0})])
+    assert (rerun.record_count, rerun.inserted_count, rerun.updated_count, rerun.deleted_count) == (20, 1, 5, 0)
+
+    deletes = run([record("s", {"id": key}, deleted=True) for key in ("r0", "r1", "missing")])
+    assert (deletes.record_count, deletes.inserted_count, deletes.updated_count, deletes.deleted_count) == (3, 0, 0, 2)
+    with psycopg.connect(postgres_url) as conn:
+        left = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(pg_schema, "s"))).fetchone()
+    assert left == (19,)

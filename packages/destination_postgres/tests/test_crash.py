@@ -55,8 +55,10 @@ def _crash_mid_batch(process: subprocess.Popen[bytes], pg_schema: str, postgres_
     first = b"".join(encode_message(record("s", {"id": i})) for i in range(10))
     process.stdin.write(first + encode_message(stream_state("s", 10)))
     process.stdin.flush()
-    echoed = process.stdout.readline()
-    assert orjson.loads(echoed)["source_state"]["data"] == 10  # the first batch is committed
+    committed = orjson.loads(process.stdout.readline())
+    assert committed["stats"] == {"stream": "s", "inserted_count": 10, "updated_count": 0, "deleted_count": 0}
+    echoed = orjson.loads(process.stdout.readline())
+    assert echoed["source_state"]["data"] == 10  # the first batch is committed
     state_table = sql.Identifier(pg_schema, "_sync_state")
     with psycopg.connect(postgres_url) as blocker, psycopg.connect(postgres_url, autocommit=True) as observer:
         # hold the state table: the next batch COPYs and merges, then waits for this lock before commit

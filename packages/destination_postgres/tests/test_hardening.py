@@ -305,7 +305,8 @@ def test_losing_the_server_mid_run_is_transient(
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(_lines([record("s", {"id": 1}), stream_state("s", 1)]))
         process.stdin.flush()
-        assert b'"source_state"' in process.stdout.readline()  # committed
+        assert b'"stats"' in process.stdout.readline()  # committed: the counts come first
+        assert b'"source_state"' in process.stdout.readline()
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'destination-postgres'"
         )

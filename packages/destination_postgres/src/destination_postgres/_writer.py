@@ -15,26 +15,22 @@ Guarantees:
   overwrite: the new table is dropped, the live one untouched, its states never echoed.
 - A stream that cannot be loaded (bad key, constraint, bad type, DDL) gets one `stream` error; its uncommitted
   work is rolled back and nothing more of it is written or echoed in this run; the others go on.
-- A `global` state is echoed once everything before it in every stream is committed (an open overwrite holds
-  it until the swap); after any stream failed in this run no global state is echoed (it would cover lost rows).
+- A `global` state is echoed once everything before it in every stream is committed (`GlobalStates`).
+- Each commit of rows is reported by a `stats` message before the states it covers (`JobRunner`).
 - A lost connection or a refused privilege stops the whole write (`transient` / `config_error`).
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from sync_protocol import (
     ConnectorError,
-    DestinationSyncMode,
     ErrorLevel,
     Message,
     SourceStateMessage,
@@ -45,83 +41,19 @@ from sync_protocol import (
 from sync_protocol.sdk import Redactor
 
 from . import _state_table
+from ._batch import Batch, RowEncoder
 from ._config import PostgresConfig
 from ._ddl import StreamTable
-from ._errors import map_psycopg_errors
-from ._load import Batch, RowEncoder, StreamLoader
+from ._globals import GlobalStates
+from ._job import JobRunner
+from ._load import StreamLoader
 from ._pool import ConnectionPool
+from ._slot import Fatal, Job, Kind, Slot
 
 log = logging.getLogger("destination_postgres")
 
 _MAX_QUEUED_BYTES = 48 * 1024 * 1024
 """Encoded rows handed to workers but not loaded yet, at most (about; one batch may go over)."""
-
-
-class _Fatal:
-    """A worker hit an error that stops the whole write; the calling thread re-raises it."""
-
-    def __init__(self, error: ConnectorError) -> None:
-        self.error = error
-
-
-class _Kind(enum.Enum):
-    LOAD = "load"
-    FINISH = "finish"
-    """The source completed the stream: load the batch, then swap an overwrite in."""
-    ABANDON = "abandon"
-    """End of input with an overwrite unfinished: drop what it loaded."""
-    FAIL = "fail"
-    """A record of the stream could not be encoded: fail it, after what was queued before."""
-
-
-@dataclass
-class _Job:
-    kind: _Kind
-    batch: Batch
-    error: StreamError | None = None
-
-
-@dataclass
-class _Slot:
-    """One stream's place in the session: its queue and where its load stands."""
-
-    table: StreamTable
-    loader: StreamLoader
-    encoder: RowEncoder
-    state: StreamState | None
-    batch: Batch = field(default_factory=Batch)
-    """Filling (calling thread only)."""
-    jobs: deque[_Job] = field(default_factory=deque)
-    scheduled: bool = False
-    """In the ready queue or being worked on (guarded by the session's condition)."""
-    failing: bool = False
-    """The calling thread stopped taking its input."""
-    needs_finish: bool = False
-    """Calling thread: an overwrite got records or states since its last `complete`."""
-    completed: bool = False
-    """Calling thread: the source completed the stream at least once in this run."""
-    failed: bool = False
-    """A worker failed it (worker side)."""
-    overwrite_open: bool = False
-    """Its overwrite table exists and holds loaded rows not swapped in yet (worker side)."""
-    finished: bool = False
-    """Its overwrite was swapped in and nothing was loaded since (worker side)."""
-    held: list[SourceStateMessage] = field(default_factory=list)
-    """States of an overwrite, echoed at the swap (worker side)."""
-    skip_unchanged: bool | None = None
-    """Whether the table held rows before this run (worker side, looked up once)."""
-    oldest_state: float | None = None
-
-    @property
-    def overwrite(self) -> bool:
-        return self.table.mode == DestinationSyncMode.OVERWRITE
-
-
-@dataclass
-class _PendingGlobal:
-    message: SourceStateMessage
-    blockers: set[str]
-    """Overwrite streams whose uncommitted rows or states came before it."""
 
 
 class WriteSession:
@@ -140,19 +72,19 @@ class WriteSession:
         self._stored = states
         self._pool = pool
         self._redactor = redactor
-        self.results: deque[Message | _Fatal] = deque()
-        self._slots: dict[str, _Slot] = {}
-        self._waiting: list[_Slot] = []
+        self.results: deque[Message | Fatal] = deque()
+        self._slots: dict[str, Slot] = {}
+        self._waiting: list[Slot] = []
         """Slots holding a checkpoint in their filling batch (some may have flushed since)."""
         self._cond = threading.Condition()
-        self._ready: deque[_Slot] = deque()
+        self._ready: deque[Slot] = deque()
         self._queued_bytes = 0
         self._queued_jobs = 0
         self._busy = 0
         self._stopping = False
         self._fatal = False
-        self._pending_globals: list[_PendingGlobal] = []
-        self._globals_poisoned = False
+        self._globals = GlobalStates(self._cond, config.target_schema)
+        self._runner = JobRunner(pool, redactor, self._globals, self._cond, self.results)
         self.failed: set[str] = set()
         """Streams refused before loading (their input is dropped; they count as failed for global states)."""
         self.run_id = ""
@@ -215,7 +147,7 @@ class WriteSession:
         swap = slot.overwrite and (slot.needs_finish or not slot.completed)  # a repeated `complete` swaps nothing
         slot.needs_finish = False
         slot.completed = True
-        self.flush(slot, _Kind.FINISH if swap else _Kind.LOAD)
+        self.flush(slot, Kind.FINISH if swap else Kind.LOAD)
 
     def tick(self) -> None:
         """Flush batches whose oldest checkpoint has waited `max_state_delay_s`; echo unblocked global states."""
@@ -228,25 +160,25 @@ class WriteSession:
                     self.flush(slot, cut=True)
                 elif since is not None:
                     self._waiting.append(slot)
-        if self._pending_globals:
+        if self._globals.waiting:
             self._commit_globals()
 
     # ---- queueing (calling thread) -------------------------------------------------------------------------
 
-    def _start(self, stream: str) -> _Slot | None:
+    def _start(self, stream: str) -> Slot | None:
         if stream in self.failed:
-            self._poison_globals()
+            self._globals.poison()
             return None
         table = self._tables.get(stream)
         if table is None:
             self.failed.add(stream)
-            self._poison_globals()
+            self._globals.poison()
             self.results.append(
                 error_message(StreamError(f"stream {stream!r} is not in the configured catalog"), stream=stream)
             )
             return None
         previous = self._stored.get(_state_table.stream_key(stream))
-        slot = _Slot(
+        slot = Slot(
             table=table,
             loader=StreamLoader(table, self.run_id),
             encoder=RowEncoder(stream, tuple(c.prop for c in table.primary_key)),
@@ -259,24 +191,24 @@ class WriteSession:
                 worker.start()
         return slot
 
-    def _fail_input(self, slot: _Slot, exc: StreamError) -> None:
+    def _fail_input(self, slot: Slot, exc: StreamError) -> None:
         """A record the stream cannot take: drop its filling batch, fail it after what was queued before."""
         slot.failing = True
         slot.batch = Batch()
         slot.oldest_state = None
-        self._enqueue(slot, _Job(_Kind.FAIL, Batch(), exc))
+        self._enqueue(slot, Job(Kind.FAIL, Batch(), exc))
 
-    def flush(self, slot: _Slot, kind: _Kind = _Kind.LOAD, *, cut: bool = False) -> None:
+    def flush(self, slot: Slot, kind: Kind = Kind.LOAD, *, cut: bool = False) -> None:
         """Hand the slot's batch to the workers (waits while too much is queued); `cut` keeps the rows after its
         last checkpoint for the next batch (they are not covered by any checkpoint yet)."""
         batch = slot.batch
         slot.oldest_state = None
-        if slot.failing or (kind is _Kind.LOAD and batch.count == 0 and not batch.states):
+        if slot.failing or (kind is Kind.LOAD and batch.count == 0 and not batch.states):
             return
         slot.batch = batch.split_at_last_state() if cut and batch.uncovered else Batch()
-        self._enqueue(slot, _Job(kind, batch))
+        self._enqueue(slot, Job(kind, batch))
 
-    def _enqueue(self, slot: _Slot, job: _Job) -> None:
+    def _enqueue(self, slot: Slot, job: Job) -> None:
         size = len(job.batch.rows)
         with self._cond:
             while (
@@ -310,49 +242,17 @@ class WriteSession:
     # ---- global states (calling thread) --------------------------------------------------------------------
 
     def _add_global(self, message: SourceStateMessage) -> None:
-        if self._globals_poisoned:
+        if self._globals.poisoned:
             return
         self.flush_all()
         self.wait_idle()
         with self._cond:
-            if self._globals_poisoned:  # a stream failed while what came before was committing
-                return
             blockers = {name for name, slot in self._slots.items() if slot.overwrite_open or slot.held}
-            self._pending_globals.append(_PendingGlobal(message, blockers))
+            self._globals.add(message, blockers)
         self._commit_globals()
 
-    def _poison_globals(self) -> None:
-        with self._cond:
-            if not self._globals_poisoned:
-                log.warning("a stream failed: global states of this run are not echoed (they would cover lost rows)")
-            self._globals_poisoned = True
-            self._pending_globals.clear()
-
     def _commit_globals(self) -> None:
-        with self._cond:
-            ready: list[SourceStateMessage] = []
-            while self._pending_globals and not self._pending_globals[0].blockers:
-                ready.append(self._pending_globals.pop(0).message)
-        if not ready:
-            return
-        with self._pool.borrow() as conn, map_psycopg_errors(self._redactor), conn.cursor() as cur:
-            self._store_global(cur, ready[-1])
-            conn.commit()
-        self.results.extend(ready)
-
-    def _globals_freed_by(self, stream: str) -> list[SourceStateMessage]:
-        """The leading pending global states that only wait for `stream`'s swap (they commit with it)."""
-        with self._cond:
-            freed: list[SourceStateMessage] = []
-            for pending in self._pending_globals:
-                if pending.blockers - {stream}:
-                    break
-                freed.append(pending.message)
-            return freed
-
-    def _store_global(self, cur: psycopg.Cursor[Any], message: SourceStateMessage) -> None:
-        data = {"data": message.source_state.data}
-        _state_table.upsert_state(cur, self._config.target_schema, _state_table.GLOBAL_KEY, data)
+        self.results.extend(self._globals.commit_ready(self._pool, self._redactor))
 
     # ---- the workers ---------------------------------------------------------------------------------------
 
@@ -369,7 +269,7 @@ class WriteSession:
                 self._busy += 1
             try:
                 if not slot.failed and not self._fatal:
-                    self._run(slot, job)
+                    self._runner.run(slot, job)
             except ConnectorError as exc:
                 self._fail(slot, exc)
             except Exception as exc:  # a bug must still fail only this stream, and say so
@@ -385,86 +285,10 @@ class WriteSession:
                         slot.scheduled = False
                     cond.notify_all()
 
-    def _run(self, slot: _Slot, job: _Job) -> None:
-        if job.kind is _Kind.FAIL:
-            assert job.error is not None
-            raise job.error
-        stream = slot.table.stream
-        batch = job.batch
-        loader = slot.loader
-        with self._pool.borrow() as conn, map_psycopg_errors(self._redactor, stream=stream), conn.cursor() as cur:
-            if job.kind is _Kind.ABANDON:
-                if slot.overwrite_open:
-                    loader.drop_overwrite(cur)
-                    conn.commit()
-                log.warning(
-                    "stream %r did not complete: its overwrite was dropped, the table left as it was and %d"
-                    " state(s) not echoed",
-                    stream,
-                    len(slot.held) + len(batch.states),
-                )
-                self._overwrite_closed(slot, swapped=False)
-                return
-            if slot.overwrite and (batch.count or job.kind is _Kind.FINISH or not slot.finished):
-                if (batch.count or job.kind is _Kind.FINISH) and not slot.overwrite_open:
-                    loader.begin_overwrite(cur)
-                    loader.plain_insert = True
-                    slot.overwrite_open = True
-                    slot.finished = False
-                if batch.count:
-                    loader.apply(cur, batch, overwriting=True, skip_unchanged=False)
-                slot.held.extend(batch.states)
-                if job.kind is not _Kind.FINISH:
-                    conn.commit()  # rows into the new table only: nothing is visible or echoed yet
-                    return
-                loader.swap(cur)
-                states = slot.held
-                globals_ = self._globals_freed_by(stream)
-                if globals_:
-                    self._store_global(cur, globals_[-1])
-            else:
-                globals_ = []
-                if slot.skip_unchanged is None:
-                    slot.skip_unchanged = loader.has_rows(cur)
-                    loader.plain_insert = not slot.skip_unchanged
-                if batch.count:
-                    loader.apply(cur, batch, overwriting=False, skip_unchanged=slot.skip_unchanged)
-                states = batch.states
-            new_state = slot.state
-            if states:
-                new_state = _state_table.next_stream_state(slot.state, [s.source_state for s in states])
-                _state_table.upsert_state(
-                    cur,
-                    slot.table.schema,
-                    _state_table.stream_key(stream),
-                    new_state.model_dump(mode="json", exclude_none=True),
-                )
-            conn.commit()
-        slot.state = new_state
-        self.results.extend(states)
-        if job.kind is _Kind.FINISH and slot.overwrite:
-            with self._cond:
-                del self._pending_globals[: len(globals_)]
-                self.results.extend(globals_)
-            self._overwrite_closed(slot, swapped=True)
-
-    def _overwrite_closed(self, slot: _Slot, *, swapped: bool) -> None:
-        with self._cond:
-            slot.overwrite_open = False
-            slot.held = []
-            slot.finished = swapped
-            stream = slot.table.stream
-            if not swapped:  # rows before these globals were dropped: they (and all later ones) are never echoed
-                hit = next((i for i, p in enumerate(self._pending_globals) if stream in p.blockers), None)
-                if hit is not None:
-                    del self._pending_globals[hit:]
-            for pending in self._pending_globals:
-                pending.blockers.discard(stream)
-
-    def _fail(self, slot: _Slot, exc: ConnectorError) -> None:
+    def _fail(self, slot: Slot, exc: ConnectorError) -> None:
         if exc.level is not ErrorLevel.STREAM:
             self._fatal = True
-            self.results.append(_Fatal(exc))
+            self.results.append(Fatal(exc))
             with self._cond:
                 self._cond.notify_all()
             return
@@ -474,16 +298,8 @@ class WriteSession:
             slot.jobs.clear()
             self._queued_jobs -= len(dropped)
             self._queued_bytes -= sum(len(j.batch.rows) for j in dropped)
-        self._poison_globals()
-        if slot.overwrite_open:
-            try:
-                with self._pool.borrow() as conn, conn.cursor() as cur:
-                    slot.loader.drop_overwrite(cur)
-                    conn.commit()
-            except Exception:  # best effort: the next overwrite drops it anyway
-                log.warning("stream %r: could not drop its unfinished overwrite table", slot.table.stream)
-        slot.overwrite_open = False
-        slot.held = []
+        self._globals.poison()
+        self._runner.drop_overwrite(slot)
         self.results.append(error_message(exc, stream=slot.table.stream))
 
     # ---- output and shutdown (calling thread) --------------------------------------------------------------
@@ -493,7 +309,7 @@ class WriteSession:
         results = self.results
         while results:
             item = results.popleft()
-            if isinstance(item, _Fatal):
+            if isinstance(item, Fatal):
                 raise item.error
             yield item
 
@@ -512,7 +328,7 @@ class WriteSession:
                         slot.batch.uncovered,
                     )
             if slot.needs_finish and not slot.failing:
-                self._enqueue(slot, _Job(_Kind.ABANDON, Batch()))
+                self._enqueue(slot, Job(Kind.ABANDON, Batch()))
         self.wait_idle()
         with self._cond:
             self._stopping = True
