@@ -15,7 +15,7 @@ import anyio
 from sync_protocol import Catalog, ConnectionStatus, Spec
 
 from ._engine import Engine, OnMessage, _ignore
-from ._pipeline import SyncResult
+from ._result import SyncResult
 
 T = TypeVar("T")
 

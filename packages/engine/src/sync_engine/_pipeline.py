@@ -41,8 +41,6 @@ from sync_protocol import (
     NdjsonDecodeError,
     PipelineIdentity,
     ProgressMessage,
-    RunProgress,
-    RunStatus,
     SourceStateMessage,
     Start,
     StartMessage,
@@ -65,50 +63,13 @@ from ._errors import CheckpointError, ConnectorFailedError, PipelineConfigError
 from ._process import READ_CHUNK_BYTES, ConnectorProcess, open_connector
 from ._progress import ProgressTracker, lifetime_totals
 from ._report import RunReport
+from ._result import SyncResult
 from ._saving import CheckpointSaver
 from .stores import StateStore
 
 Emit = Callable[[Message], None]
 SourceEnd = Literal["eof", "limit", "stopped", "failed", "destination_gone"]
 Outcome = Literal["done", "limit", "retry", "failed"]
-
-
-@dataclass
-class SyncResult:
-    """How a run ended and what it committed."""
-
-    run_id: str
-    status: RunStatus
-    has_more: bool
-    state: SyncState
-    progress: RunProgress
-    """The run's figures: cumulative over every attempt and invocation of the run_id (`end.run_progress`)."""
-    request_progress: RunProgress
-    """This invocation alone (`end.request_progress`)."""
-    pipeline_progress: RunProgress
-    """Totals over every run of the pipeline, this one included (`end.pipeline_progress`)."""
-    failure_type: FailureType | None = None
-    """For `failed` and `system_error`: the failure type that decided it."""
-    errors: list[Error] = field(default_factory=list)
-    dropped: dict[str, int] = field(default_factory=dict)
-    """Records and states dropped because their stream is not configured, by stream."""
-
-    @classmethod
-    def of(cls, run_id: str, end: End, errors: list[Error], dropped: dict[str, int]) -> SyncResult:
-        """The result that `end` announced, with the run's errors and drop counts."""
-        assert end.ending_state and end.run_progress and end.request_progress and end.pipeline_progress
-        return cls(
-            run_id=run_id,
-            status=end.status,
-            has_more=end.has_more,
-            state=end.ending_state,
-            progress=end.run_progress,
-            request_progress=end.request_progress,
-            pipeline_progress=end.pipeline_progress,
-            failure_type=end.failure_type,
-            errors=errors,
-            dropped=dropped,
-        )
 
 
 @dataclass
@@ -134,13 +95,17 @@ class ResolvedPipeline:
 
 
 class SyncRun:
-    """Runs one sync to its end; create one per `Engine.sync` call."""
+    """Runs one sync to its end; create one per `Engine.sync` call, after emitting its `start`.
+
+    `run_id` is the one `start` announced: the open run of `starting` when it resumes one (see `run_id_for`).
+    """
 
     def __init__(
         self,
         resolved: ResolvedPipeline,
         store: StateStore,
         starting: SyncState | None,
+        run_id: str,
         emit: Emit,
         stop: anyio.Event | None = None,
     ) -> None:
@@ -148,9 +113,8 @@ class SyncRun:
         self._p = resolved.pipeline
         self._emit = emit
         self._stop = stop
-        self._starting_state = starting
-        resumed_run = starting.run_id if starting is not None and not starting.finished else None
-        self.run_id = resumed_run or uuid.uuid4().hex
+        resumed_run = run_id if starting is not None and starting.run_id == run_id and not starting.finished else None
+        self.run_id = run_id
         committed = (starting or SyncState()).model_copy(deep=True)
         committed.run_id = self.run_id
         committed.finished = False
@@ -181,8 +145,7 @@ class SyncRun:
     # ---- the run --------------------------------------------------------------------------------------------
 
     async def run(self) -> SyncResult:
-        """Start, attempt until done/limit/failure (retrying transient failures), persist, end."""
-        self._emit(StartMessage(start=Start(run_id=self.run_id, starting_state=self._starting_state)))
+        """Attempt until done/limit/failure (retrying transient failures), persist, end."""
         self._emit(ConfiguredCatalogMessage(configured_catalog=self._r.catalog))
         await self._saver.save(
             self.run_id
@@ -621,6 +584,12 @@ class SyncRun:
     def _merge_dropped(self, enforcer: CatalogEnforcer) -> None:
         for stream, count in enforcer.dropped.items():
             self._dropped[stream] = self._dropped.get(stream, 0) + count
+
+
+def run_id_for(starting: SyncState | None) -> str:
+    """The run a sync continues: the checkpoint's, while that run is unfinished; else a new one."""
+    open_run = starting.run_id if starting is not None and not starting.finished else None
+    return open_run or uuid.uuid4().hex
 
 
 def _exit_text(name: str, code: int, process: ConnectorProcess) -> str:
