@@ -47,6 +47,7 @@ from sync_protocol.sdk import Connector, main, record, stream_state
 FailureKind = Literal[
     "stream_error",
     "global_error",
+    "auth_error",
     "transient_error",
     "crash",
     "hang",
@@ -217,6 +218,8 @@ class SyntheticSource(Connector[SyntheticConfig]):
             raise StreamError(f"stream {stream} broke on purpose", stream=stream)
         if failure.kind == "global_error":
             raise ConfigError("the source gave up on purpose")
+        if failure.kind == "auth_error":
+            raise AuthError("the key was refused on purpose")
         if failure.kind == "transient_error":
             raise TransientError("the source hit a temporary failure on purpose")
         if failure.kind == "raise":

@@ -156,17 +156,29 @@ def test_failed_check_exits_1_and_redacts(tmp_path: Path) -> None:
     assert messages(done)[-1]["connection_status"]["status"] == "failed"  # type: ignore[index]
 
 
-def test_a_shell_connector_runs_through_the_engine(tmp_path: Path) -> None:
+def test_a_connector_written_against_the_previous_schema_still_syncs(tmp_path: Path) -> None:
+    """The shell connector predates `stats`, `configured_catalog`, request counts and lifetime totals: it sends
+    none of them, reads no catalog or state, and its state is a plain `{"next": n}`. It must sync unchanged."""
     shell = str(CONNECTORS_DIR / "shell_connector.sh")
-    done = engine(
-        "sync",
+    own = subprocess.run([shell, "read", "--config", '{"count": 2}'], capture_output=True, check=True, timeout=60)
+    assert {orjson.loads(line)["type"] for line in own.stdout.splitlines()} == {
+        "stream_status",
+        "record",
+        "source_state",
+    }
+    args = [
         "--source", shell, "--source-config", '{"count": 7}',
         "--destination", shell, "--destination-config", orjson.dumps({"path": str(tmp_path / "out.jsonl")}).decode(),
-        "--state-file", str(tmp_path / "state.json"),
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+        "--state-file", str(tmp_path / "state.json"), "--json",
+    ]  # fmt: skip
+    for runs in (1, 2):
+        done = engine("sync", *args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        end = messages(done)[-1]["end"]
+        assert isinstance(end, dict) and end["status"] == "succeeded" and end.get("failure_type") is None
+        assert (end["run_progress"]["record_count"], end["run_progress"]["request_count"]) == (7, 0)
+        assert end["pipeline_progress"]["record_count"] == 7 * runs, "it reads everything each time: totals add up"
     rows = [orjson.loads(line) for line in (tmp_path / "out.jsonl").read_bytes().splitlines()]
-    assert [r["record"]["data"]["n"] for r in rows] == list(range(7))
+    assert [r["record"]["data"]["n"] for r in rows] == list(range(7)) * 2
     state = orjson.loads((tmp_path / "state.json").read_bytes())
     assert state["streams"]["numbers"]["data"] == {"next": 7}

@@ -124,3 +124,23 @@ def test_an_invalid_selection_raises_its_own_type_after_start_and_end(tmp_path: 
     _, _, end = verdict(messages)
     assert end.status is RunStatus.FAILED and end.failure_type is FailureType.CONFIG_ERROR
     assert caught.value.result is not None and caught.value.result.status is RunStatus.FAILED
+
+
+def test_a_source_that_cannot_be_started_for_read_still_gets_an_end(tmp_path: Path) -> None:
+    source = tmp_path / "vanishing.sh"
+    source.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        'spec) echo \'{"type":"spec","spec":{"config":{"type":"object"}}}\';;\n'
+        'discover) chmod -x "$0"; echo \'{"type":"catalog","catalog":{"streams":[{"name":"s","json_schema":{},'
+        '"primary_key":[["id"]]}]}}\';;\n'
+        "esac\n"
+    )
+    source.chmod(0o755)
+    p = pipeline(tmp_path, {})
+    p.source.command, p.source.config = [str(source)], {}
+    messages: list[Message] = []
+    result = sync(Engine(p), messages.append)
+    _, errors, end = verdict(messages)
+    assert end.status is RunStatus.FAILED and end.failure_type is FailureType.CONFIG_ERROR
+    assert result.status is RunStatus.FAILED and any("cannot start source" in e.error.message for e in errors)

@@ -55,7 +55,7 @@ from sync_protocol.sdk import Redactor
 from ._checkpoint import CommitFence
 from ._config import Pipeline
 from ._enforce import CatalogEnforcer
-from ._errors import CheckpointError, PipelineConfigError
+from ._errors import CheckpointError, EngineError, PipelineConfigError
 from ._limits import RunLimits
 from ._process import ConnectorProcess, open_connector
 from ._progress import ProgressTracker, lifetime_totals
@@ -143,7 +143,12 @@ class SyncRun:
             self.run_id
         )  # a store that cannot take the checkpoint fails the run before any data moves
         while not self._report.failed:
-            outcome = await self._attempt()
+            try:
+                outcome = await self._attempt()
+            except Exception as exc:  # a connector that cannot be started, an internal fault: still a verdict
+                failure = exc if isinstance(exc, EngineError) else EngineError(f"internal fault: {exc!r}")
+                self._report.fail(failure.message, failure.failure_type)
+                break
             if outcome != "retry":
                 break
             committed = self._fence.committed
