@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sync_engine import Engine
 from sync_engine.blocking import sync
 from sync_protocol import (
@@ -43,7 +44,8 @@ def test_two_full_runs_show_totals_growing_beside_the_runs_own_figures(tmp_path:
     assert end.end.pipeline_progress is not None and end.end.pipeline_progress.record_count == 450
 
 
-def test_two_consecutive_full_runs_add_up_and_a_full_refresh_keeps_the_totals(tmp_path: Path) -> None:
+@pytest.mark.timeout(300)  # two engine runs; a busy machine starts connectors slowly
+def test_two_consecutive_full_runs_add_up(tmp_path: Path) -> None:
     overwrite = [{"name": name, "destination_sync_mode": "overwrite"} for name in STREAMS]
     p = pipeline(tmp_path, {"streams": STREAMS, "page_size": 50}, streams=overwrite)
     first, _ = run_sync(p)
@@ -56,7 +58,10 @@ def test_two_consecutive_full_runs_add_up_and_a_full_refresh_keeps_the_totals(tm
     assert second.pipeline_progress.streams["a"].record_count == 600
     assert second.pipeline_progress.attempts == 2
 
-    incremental = pipeline(tmp_path / "refresh", {"streams": STREAMS, "page_size": 50})
+
+@pytest.mark.timeout(300)
+def test_a_full_refresh_reads_again_and_keeps_the_lifetime_totals(tmp_path: Path) -> None:
+    incremental = pipeline(tmp_path, {"streams": STREAMS, "page_size": 50})
     run_sync(incremental)
     refreshed = sync(Engine(incremental), full_refresh=True)
     assert refreshed.progress.record_count == 450, "read from the start"
