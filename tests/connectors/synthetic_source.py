@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 import orjson
 from pydantic import BaseModel, Field, SecretStr
 from sync_protocol import (
+    AuthError,
     Catalog,
     ConfigError,
     ConfiguredCatalog,
@@ -46,6 +47,7 @@ from sync_protocol.sdk import Connector, main, record, stream_state
 FailureKind = Literal[
     "stream_error",
     "global_error",
+    "auth_error",
     "transient_error",
     "crash",
     "hang",
@@ -84,6 +86,9 @@ class SyntheticConfig(BaseModel):
     check_fails: bool = False
     page_delay_s: float = 0.0
     never_start: list[str] = Field(default_factory=list, description="Configured streams it silently ignores.")
+    discover_fails: Literal["config_error", "auth_error"] | None = Field(
+        default=None, description="`discover` reports this error (its message holds `api_key`, to prove redaction)."
+    )
 
 
 SCHEMA: dict[str, Any] = {
@@ -110,6 +115,10 @@ class SyntheticSource(Connector[SyntheticConfig]):
         return ConnectionStatus(status=ConnectionStatusValue.SUCCEEDED)
 
     def discover(self, config: SyntheticConfig) -> Catalog:
+        if config.discover_fails:
+            secret = config.api_key.get_secret_value() if config.api_key else ""
+            refused = ConfigError if config.discover_fails == "config_error" else AuthError
+            raise refused(f"key {secret} was refused")
         return Catalog(
             streams=[
                 Stream(
@@ -209,6 +218,8 @@ class SyntheticSource(Connector[SyntheticConfig]):
             raise StreamError(f"stream {stream} broke on purpose", stream=stream)
         if failure.kind == "global_error":
             raise ConfigError("the source gave up on purpose")
+        if failure.kind == "auth_error":
+            raise AuthError("the key was refused on purpose")
         if failure.kind == "transient_error":
             raise TransientError("the source hit a temporary failure on purpose")
         if failure.kind == "raise":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -84,7 +86,6 @@ def test_time_limit_with_more_to_do_still_exits_0(tmp_path: Path) -> None:
         (["sync", "--bogus"], "unrecognized arguments"),
         (["sync"], "no source"),
         (["sync", "--pipeline", "missing.yaml"], "cannot read pipeline file"),
-        (["sync", "--source", "no-such-connector-exe", "--destination", "cat"], "connector command not found"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
@@ -93,6 +94,37 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], expe
     assert expected in done.stderr.decode()
     assert done.stderr.decode().count("\n") == 1
     assert done.stdout == b""
+
+
+def test_a_connector_not_found_exits_2_with_a_verdict_on_stdout(tmp_path: Path) -> None:
+    done = engine("sync", "--source", "no-such-connector-exe", "--destination", "cat", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "connector command not found" in done.stderr.decode() and done.stderr.decode().count("\n") == 1
+    out = messages(done)
+    assert [m["type"] for m in out] == ["start", "error", "end"]
+    assert out[-1]["end"]["status"] == "failed" and out[-1]["end"]["failure_type"] == "config_error"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("setting", "code", "status", "failure_type"),
+    [
+        ({"source_config": {"discover_fails": "auth_error"}}, 1, "failed", "auth_error"),
+        ({"destination_env": "setup:exit"}, 4, "system_error", "system_error"),
+    ],
+)
+def test_a_failed_discover_or_setup_still_ends_with_start_and_end(
+    tmp_path: Path, setting: dict[str, Any], code: int, status: str, failure_type: str
+) -> None:
+    args = flags(tmp_path, {"streams": {"a": 5}, **setting.get("source_config", {})})
+    env = {**os.environ, "MISBEHAVE": setting.get("destination_env", "")}
+    wrapped = [sys.executable, str(CONNECTORS_DIR / "misbehaving.py"), "jsonl_destination.py"]
+    args[args.index("--destination") + 1] = " ".join(wrapped)
+    done = subprocess.run([*ENGINE, "sync", *args], capture_output=True, cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == code, done.stderr
+    out = messages(done)
+    assert out[0]["type"] == "start" and out[-1]["type"] == "end"
+    assert (out[-1]["end"]["status"], out[-1]["end"]["failure_type"]) == (status, failure_type)  # type: ignore[index]
+    assert not (tmp_path / "out.jsonl").exists()
 
 
 def test_invalid_connector_config_exits_2_without_echoing_secrets(tmp_path: Path) -> None:
@@ -124,17 +156,29 @@ def test_failed_check_exits_1_and_redacts(tmp_path: Path) -> None:
     assert messages(done)[-1]["connection_status"]["status"] == "failed"  # type: ignore[index]
 
 
-def test_a_shell_connector_runs_through_the_engine(tmp_path: Path) -> None:
+def test_a_connector_written_against_the_previous_schema_still_syncs(tmp_path: Path) -> None:
+    """The shell connector predates `stats`, `configured_catalog`, request counts and lifetime totals: it sends
+    none of them, reads no catalog or state, and its state is a plain `{"next": n}`. It must sync unchanged."""
     shell = str(CONNECTORS_DIR / "shell_connector.sh")
-    done = engine(
-        "sync",
+    own = subprocess.run([shell, "read", "--config", '{"count": 2}'], capture_output=True, check=True, timeout=60)
+    assert {orjson.loads(line)["type"] for line in own.stdout.splitlines()} == {
+        "stream_status",
+        "record",
+        "source_state",
+    }
+    args = [
         "--source", shell, "--source-config", '{"count": 7}',
         "--destination", shell, "--destination-config", orjson.dumps({"path": str(tmp_path / "out.jsonl")}).decode(),
-        "--state-file", str(tmp_path / "state.json"),
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+        "--state-file", str(tmp_path / "state.json"), "--json",
+    ]  # fmt: skip
+    for runs in (1, 2):
+        done = engine("sync", *args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        end = messages(done)[-1]["end"]
+        assert isinstance(end, dict) and end["status"] == "succeeded" and end.get("failure_type") is None
+        assert (end["run_progress"]["record_count"], end["run_progress"]["request_count"]) == (7, 0)
+        assert end["pipeline_progress"]["record_count"] == 7 * runs, "it reads everything each time: totals add up"
     rows = [orjson.loads(line) for line in (tmp_path / "out.jsonl").read_bytes().splitlines()]
-    assert [r["record"]["data"]["n"] for r in rows] == list(range(7))
+    assert [r["record"]["data"]["n"] for r in rows] == list(range(7)) * 2
     state = orjson.loads((tmp_path / "state.json").read_bytes())
     assert state["streams"]["numbers"]["data"] == {"next": 7}

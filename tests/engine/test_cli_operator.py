@@ -82,8 +82,11 @@ def test_variables_come_from_the_env_file_beside_the_pipeline(tmp_path: Path) ->
 def test_a_missing_variable_is_a_usage_error_naming_it(tmp_path: Path) -> None:
     pipeline = write_pipeline(tmp_path)
     code, out, err = cli("sync", "--pipeline", str(pipeline), env={"OUT_DIR": str(tmp_path), "STATE_DIR": "s"})
-    assert code == 2 and out == ""
+    assert code == 2
     assert "environment variable STRIPE_KEY is not set (used in source.config.api_key)" in err
+    verdict = [orjson.loads(line) for line in out.splitlines()]
+    assert [m["type"] for m in verdict] == ["start", "error", "end"], "a sync always ends with a verdict"
+    assert (verdict[-1]["end"]["status"], verdict[-1]["end"]["failure_type"]) == ("failed", "config_error")
     assert lines(tmp_path) == 0
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from sync_engine import Engine
+from sync_engine.blocking import sync
 from sync_protocol import (
     ConfiguredCatalogMessage,
     EndMessage,
@@ -41,6 +44,30 @@ def test_two_full_runs_show_totals_growing_beside_the_runs_own_figures(tmp_path:
     assert end.end.pipeline_progress is not None and end.end.pipeline_progress.record_count == 450
 
 
+@pytest.mark.timeout(300)  # two engine runs; a busy machine starts connectors slowly
+def test_two_consecutive_full_runs_add_up(tmp_path: Path) -> None:
+    overwrite = [{"name": name, "destination_sync_mode": "overwrite"} for name in STREAMS]
+    p = pipeline(tmp_path, {"streams": STREAMS, "page_size": 50}, streams=overwrite)
+    first, _ = run_sync(p)
+    second, _ = run_sync(p)
+    assert first.status is second.status is RunStatus.SUCCEEDED
+    assert first.progress.record_count == second.progress.record_count == 450, "an overwrite reads it all again"
+    assert (first.pipeline_progress.record_count, second.pipeline_progress.record_count) == (450, 900)
+    assert (first.pipeline_progress.request_count, second.pipeline_progress.request_count) == (9, 18)
+    assert second.pipeline_progress.state_count == 2 * first.pipeline_progress.state_count
+    assert second.pipeline_progress.streams["a"].record_count == 600
+    assert second.pipeline_progress.attempts == 2
+
+
+@pytest.mark.timeout(300)
+def test_a_full_refresh_reads_again_and_keeps_the_lifetime_totals(tmp_path: Path) -> None:
+    incremental = pipeline(tmp_path, {"streams": STREAMS, "page_size": 50})
+    run_sync(incremental)
+    refreshed = sync(Engine(incremental), full_refresh=True)
+    assert refreshed.progress.record_count == 450, "read from the start"
+    assert refreshed.pipeline_progress.record_count == 900, "the lifetime totals survive a full refresh"
+
+
 def test_request_counts_reported_by_the_source_are_summed(tmp_path: Path) -> None:
     result, _ = run_sync(pipeline(tmp_path, {"streams": STREAMS, "page_size": 50}))
     assert result.progress.request_count == 9, "one per page: 6 of a, 3 of b"
@@ -66,10 +93,14 @@ def test_exhausted_retries_are_a_system_error_and_a_refused_key_is_the_users(tmp
     assert exhausted.status is RunStatus.SYSTEM_ERROR
     assert exhausted.failure_type is FailureType.TRANSIENT_ERROR
 
-    refused = {"streams": STREAMS, "failures": [{"kind": "global_error", "after_records": 10}]}
+    refused = {"streams": STREAMS, "failures": [{"kind": "auth_error", "after_records": 10}]}
     bad_key, _ = run_sync(pipeline(tmp_path / "refused", refused))
     assert bad_key.status is RunStatus.FAILED
-    assert bad_key.failure_type is FailureType.CONFIG_ERROR
+    assert bad_key.failure_type is FailureType.AUTH_ERROR
+
+    rejected = {"streams": STREAMS, "failures": [{"kind": "global_error", "after_records": 10}]}
+    bad_config, _ = run_sync(pipeline(tmp_path / "rejected", rejected))
+    assert (bad_config.status, bad_config.failure_type) == (RunStatus.FAILED, FailureType.CONFIG_ERROR)
 
     crash = {"streams": STREAMS, "failures": [{"kind": "crash", "after_records": 10}]}
     crashed, _ = run_sync(pipeline(tmp_path / "crash", crash))

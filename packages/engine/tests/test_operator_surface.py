@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from sync_engine._errors import ConnectorCommandError
-from sync_engine._pipeline import SyncResult
 from sync_engine._process import locate, split_command
+from sync_engine._result import SyncResult
 from sync_engine._summary import summary_line
 from sync_engine._view import ProgressView
 from sync_protocol import ProgressMessage, RunProgress, RunStatus, StreamProgress, SyncState

@@ -11,7 +11,7 @@ from ._errors import (
     StateLockedError,
     StateStoreError,
 )
-from ._pipeline import SyncResult
+from ._result import SyncResult
 from .stores import FileStateStore, MemoryStateStore, PostgresStateStore, StateStore
 
 __all__ = [

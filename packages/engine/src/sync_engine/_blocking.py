@@ -7,7 +7,7 @@ method instead, rather than anyio's bare "already running" error.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import TypeVar
 
@@ -15,7 +15,7 @@ import anyio
 from sync_protocol import Catalog, ConnectionStatus, Spec
 
 from ._engine import Engine, OnMessage, _ignore
-from ._pipeline import SyncResult
+from ._result import SyncResult
 
 T = TypeVar("T")
 
@@ -31,9 +31,9 @@ def _run(call: Callable[[], Awaitable[T]], name: str) -> T:
     )
 
 
-def sync(engine: Engine, on_message: OnMessage = _ignore) -> SyncResult:
+def sync(engine: Engine, on_message: OnMessage = _ignore, *, full_refresh: bool | Sequence[str] = False) -> SyncResult:
     """Run `engine.sync` to completion."""
-    return _run(partial(engine.sync, on_message), "sync")
+    return _run(partial(engine.sync, on_message, full_refresh=full_refresh), "sync")
 
 
 def check(engine: Engine, which: str = "source", on_message: OnMessage = _ignore) -> ConnectionStatus:

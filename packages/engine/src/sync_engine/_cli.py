@@ -3,10 +3,12 @@
 `${VAR}` in the pipeline file and in connector configs is read from the environment (and from `--env-file`, or a
 `.env` beside the pipeline file); a variable that is not set is a usage error naming it.
 
-Exit codes: 0 succeeded (also when a limit stopped the run with `has_more`), 1 failed, 2 usage or config error
-(also: the checkpoint belongs to another pipeline, or another run holds it), 3 partial (some streams errored or
-were left unfinished by the source), 4 system error (infrastructure: retries exhausted, a connector crashed or broke
-the protocol, an internal fault), 130/143 stopped by SIGINT/SIGTERM after an orderly shutdown.
+Exit codes: 0 succeeded (also when a limit stopped the run with `has_more`), 1 failed (the user's: a refused key,
+a config the connector rejected), 2 usage or config error (also: a connector command not found, the checkpoint
+belongs to another pipeline, or another run holds it), 3 partial (some streams errored or were left unfinished by
+the source), 4 system error (infrastructure: retries exhausted, a connector crashed, timed out or broke the
+protocol, an internal fault), 130/143 stopped by SIGINT/SIGTERM after an orderly shutdown. A `sync` prints `start`
+and `end` whatever failed, also when `spec`, `discover` or `setup` did (then 1, 2 or 4 as above).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Mapping
-from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
@@ -39,6 +40,7 @@ from ._config import ConnectorSettings, Pipeline, StateSettings, StreamSelection
 from ._engine import Engine, create_store
 from ._env import environment
 from ._errors import EngineError, PipelineConfigError, StateLockedError
+from ._report import failure_status
 from ._selection import fix_run_ranges
 from ._state_ops import describe_state, without_streams
 from ._summary import dry_run_plan, human_summary, streams_table, summary_line
@@ -47,7 +49,7 @@ from .conformance._command import run_command as run_conformance_command
 from .stores import ManagedStateStore, StateStore
 
 if TYPE_CHECKING:
-    from ._pipeline import SyncResult
+    from ._result import SyncResult
     from ._view import ProgressView
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_SYSTEM_ERROR = 0, 1, 2, 3, 4
@@ -77,9 +79,11 @@ EPILOG = """examples:
   sync-engine state show --pipeline pipeline.yaml
   sync-engine state reset --pipeline pipeline.yaml --stream charges
 
-exit codes: 0 succeeded (also when a limit stopped the run: has_more), 1 failed, 2 usage or config error
-(a missing variable, an invalid config, a checkpoint of another pipeline or held by another run),
-3 partial (some streams errored or unfinished), 130/143 stopped by SIGINT/SIGTERM after an orderly shutdown
+exit codes: 0 succeeded (also when a limit stopped the run: has_more), 1 failed (the user's: a refused key, a
+config the connector rejected), 2 usage or config error (a missing variable, a connector not found, an invalid
+config, a checkpoint of another pipeline or held by another run), 3 partial (some streams errored or
+unfinished), 4 system error (retries exhausted, a connector crashed or broke the protocol), 130/143 stopped by
+SIGINT/SIGTERM after an orderly shutdown
 """
 
 
@@ -304,7 +308,9 @@ def _silence_stdout(stdout: IO[bytes]) -> None:
         pass
 
 
-async def _sync(engine: Engine, emit: Callable[[Message], None]) -> tuple[int, SyncResult | None]:
+async def _sync(
+    engine: Engine, emit: Callable[[Message], None], full_refresh: bool | list[str]
+) -> tuple[int, SyncResult | None]:
     """Run the sync; the first SIGINT/SIGTERM stops it in order, a second one at once (connectors still reaped)."""
     stop = anyio.Event()
     received: list[int] = []
@@ -325,7 +331,7 @@ async def _sync(engine: Engine, emit: Callable[[Message], None]) -> tuple[int, S
         if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
             tasks.start_soon(watch)
         try:
-            result = await engine.sync(emit, stop=stop)
+            result = await engine.sync(emit, stop=stop, full_refresh=full_refresh)
             code = _SYNC_EXIT[result.status]
         except Exception as exc:  # raised as itself, not wrapped in the task group's ExceptionGroup
             failure = exc
@@ -387,20 +393,15 @@ def _managed(store: StateStore) -> ManagedStateStore:
     return cast(ManagedStateStore, store)
 
 
-def _reset(engine: Engine, name: str, streams: list[str] | None, *, strict: bool = True) -> None:
-    """Forget checkpoint `name`, or only `streams` of it; `strict` refuses names the checkpoint does not hold."""
+def _reset(engine: Engine, name: str, streams: list[str] | None) -> None:
+    """Forget checkpoint `name`, or only `streams` of it (names the checkpoint does not hold are refused)."""
     store = _managed(engine.store)
     if not streams:
         store.delete(name)
         return
     state = store.load(name)
     if state is None:
-        if strict:
-            raise PipelineConfigError(f"there is no checkpoint {name!r} to reset")
-        return
-    if not strict:
-        held = set(state.streams) | set(state.run_ranges) | set(state.progress.streams if state.progress else {})
-        streams = [s for s in streams if s in held]
+        raise PipelineConfigError(f"there is no checkpoint {name!r} to reset")
     store.save(name, without_streams(state, streams))
 
 
@@ -417,12 +418,10 @@ async def _run(session: _Session, engine: Engine, emit: Callable[[Message], None
                 catalog, _ = fix_run_ranges(catalog, fixed, utc_now())
             session.out.lines(dry_run_plan(name, catalog, state))
             return EXIT_OK
-        if args.full_refresh:
-            name = await engine.checkpoint_name()
-            streams = [s.name for s in engine.pipeline.streams] if args.streams and engine.pipeline.streams else None
-            with engine.store.lock(name):
-                await anyio.to_thread.run_sync(partial(_reset, engine, name, streams, strict=False))
-        code, result = await _sync(engine, emit)
+        full_refresh: bool | list[str] = args.full_refresh
+        if args.full_refresh and args.streams and engine.pipeline.streams:
+            full_refresh = [s.name for s in engine.pipeline.streams]
+        code, result = await _sync(engine, emit, full_refresh)
         if result is not None:
             if session.human:
                 session.out.lines([engine.redactor.text(line) for line in human_summary(result)])
@@ -514,10 +513,10 @@ def run(
     except (PipelineConfigError, StateLockedError) as exc:
         err.write(f"error: {engine.redactor.text(str(exc))}\n")
         return EXIT_USAGE
-    except EngineError as exc:
+    except EngineError as exc:  # a connector or the infrastructure failed: 1 or 4 by the one rule
         _debug(args, err, engine)
         err.write(f"error: {engine.redactor.text(str(exc))}\n")
-        return EXIT_FAILED
+        return _SYNC_EXIT[exc.result.status if exc.result is not None else failure_status(exc.failure_type)]
     except Exception as exc:  # a bug or an unexpected environment: still one line, still exit 1
         _debug(args, err, engine)
         hint = "" if args.debug else " (--debug shows the traceback)"

@@ -38,7 +38,23 @@ class CommandOutput:
         found = self.of_type(kind)
         if self.exit_code == 0 and len(found) == 1:
             return found[0]
-        raise ConnectorFailedError(self.failure_text(f"expected one {kind.__name__}, got {len(found)}"))
+        raise self.failure(f"expected one {kind.__name__}, got {len(found)}")
+
+    def failure(self, fallback: str) -> ConnectorFailedError:
+        """The command's failure as an exception: the connector's own error (its level and failure type) if it
+        reported one, else `system_error` with its exit code and stderr tail."""
+        errors = self.of_type(ErrorMessage)
+        error = self.redactor.message(errors[-1]).error if errors else None
+        failure = ConnectorFailedError(
+            self.failure_text(fallback),
+            connector=self.name,
+            command=self.subcommand,
+            level=error.level if error else None,
+            failure_type=error.failure_type if error else None,
+            stream=error.stream if error else None,
+        )
+        failure.relayed = error
+        return failure
 
     def failure_text(self, fallback: str) -> str:
         """Why the command failed: its error message, else its exit code and stderr tail."""
@@ -56,7 +72,7 @@ class CommandOutput:
     def raise_for_failure(self) -> None:
         """`ConnectorFailedError` unless the command exited 0 without an error message."""
         if self.exit_code != 0 or self.of_type(ErrorMessage):
-            raise ConnectorFailedError(self.failure_text("failed"))
+            raise self.failure("failed")
 
 
 async def run_command(
@@ -84,10 +100,12 @@ async def run_command(
                     if on_message is not None and message.type in SIDE_MESSAGES:
                         on_message(redactor.message(message) if redactor and message.type != "control" else message)
             except NdjsonDecodeError as exc:
-                raise ConnectorFailedError(f"{name} {subcommand} wrote an invalid message at {exc}") from exc
+                text = f"{name} {subcommand} wrote an invalid message at {exc}"
+                raise ConnectorFailedError(text, connector=name, command=subcommand) from exc
             exit_code = await connector.process.wait()
         if scope.cancelled_caught:
             await connector.stop(0)
-            raise ConnectorFailedError(f"{name} {subcommand} did not finish within {timeout_s:.0f} s")
+            text = f"{name} {subcommand} did not finish within {timeout_s:g} s"
+            raise ConnectorFailedError(text, connector=name, command=subcommand)
     tail = connector.stderr_tail.text()
     return CommandOutput(name, subcommand, exit_code, messages, tail, redactor or Redactor())

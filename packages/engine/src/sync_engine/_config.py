@@ -97,6 +97,9 @@ class Pipeline(_Model):
     progress_interval_s: float = Field(default=2.0, gt=0, description="Most time between progress messages.")
     grace_s: float = Field(default=5.0, ge=0, description="SIGTERM to SIGKILL delay when stopping a connector.")
     drain_timeout_s: float = Field(default=60.0, gt=0, description="How long a destination may take to finish.")
+    command_timeout_s: float = Field(
+        default=300.0, gt=0, description="How long spec, check, discover, setup or teardown may take; then killed."
+    )
     adopt_checkpoint: bool = Field(
         default=False,
         description="Resume from the named checkpoint even though it was written by a differently configured "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,14 @@ from ._commands import CommandOutput, run_command
 from ._config import ConnectorSettings, Pipeline, StateSettings
 from ._config_check import validate_config
 from ._env import interpolate, secret_values
-from ._errors import PipelineConfigError
+from ._errors import EngineError, PipelineConfigError
 from ._identity import check_identity, default_pipeline_name, pipeline_identity
-from ._pipeline import ResolvedPipeline, SyncResult, SyncRun
+from ._pipeline import ResolvedPipeline, SyncRun
 from ._process import split_command
+from ._result import SyncResult
 from ._selection import configure_catalog, fix_run_ranges
+from ._state_ops import refreshed
+from ._unstarted import Opening, unstarted_verdict
 from .stores import FileStateStore, MemoryStateStore, PostgresStateStore, StateStore
 
 OnMessage = Callable[[Message], None]
@@ -107,11 +111,19 @@ class Engine:
     async def _run(
         self, which: str, subcommand: str, arguments: dict[str, Any], on_message: OnMessage | None = None
     ) -> CommandOutput:
+        """Run one command; a failure raises an `EngineError` naming the connector and command, redacted."""
         settings = self._settings(which)
-        return await run_command(
-            which, self._argv(settings), subcommand, arguments, env=settings.env, on_message=on_message,
-            redactor=self.redactor,
-        )  # fmt: skip
+        try:
+            return await run_command(
+                which, self._argv(settings), subcommand, arguments, env=settings.env, on_message=on_message,
+                redactor=self.redactor, timeout_s=self.pipeline.command_timeout_s,
+            )  # fmt: skip
+        except EngineError as exc:
+            exc.blame(which, subcommand)
+            exc.args = (self.redactor.text(exc.message),)
+            if on_message is None:
+                exc.relayed = None  # nobody saw the connector's own error message
+            raise
 
     async def spec(self, which: str = "source") -> Spec:
         """The spec of the source or the destination (asked once per engine)."""
@@ -165,42 +177,76 @@ class Engine:
         arguments = {"config": await self._validated_config("destination")}
         (await self._run("destination", "teardown", arguments, on_message)).raise_for_failure()
 
-    async def sync(self, on_message: OnMessage = _ignore, *, stop: anyio.Event | None = None) -> SyncResult:
+    async def sync(
+        self,
+        on_message: OnMessage = _ignore,
+        *,
+        stop: anyio.Event | None = None,
+        full_refresh: bool | Sequence[str] = False,
+    ) -> SyncResult:
         """Validate, lock the pipeline's checkpoint, discover, select, set up, then run; returns how it ended.
 
         Setting `stop` ends the run in order: the source stops, the destination commits, the checkpoint is saved
-        and `end` says `has_more`. Raises `PipelineConfigError` before anything runs when a config is invalid or
-        the checkpoint belongs to another pipeline, and `StateLockedError` while another run holds it.
+        and `end` says `has_more`. `full_refresh` forgets the checkpoint of the named streams (`True`: all) so
+        they are read from the start; the pipeline's lifetime totals stay.
+
+        Every call ends with `start` and `end`. A failure before the run could begin (a connector's `spec`,
+        `discover` or `setup`; an invalid config or selection; a checkpoint of another pipeline or held by
+        another run) raises an `EngineError` after them: `level`, `failure_type`, `connector`, `command` say
+        what failed and `result` is what `end` said. Failures during the run are in the returned result.
         """
-        source_argv, destination_argv = self._argv(self.pipeline.source), self._argv(self.pipeline.destination)
+        opening = Opening(on_message)
+        with ExitStack() as held:
+            try:
+                run = await self._prepare(opening, stop, full_refresh, held)
+            except Exception as exc:  # every failure before the run still ends with a verdict
+                failure = unstarted_verdict(exc, opening, self.redactor)
+                if failure is exc:
+                    raise
+                raise failure from exc
+            return await run.run()
+
+    async def _prepare(
+        self, opening: Opening, stop: anyio.Event | None, full_refresh: bool | Sequence[str], held: ExitStack
+    ) -> SyncRun:
+        """Everything before the run: specs, configs, the lock (kept in `held`), the checkpoint, `start`, then
+        discover, selection, setup and the run's ranges. `opening` records how far it got."""
+        on_message = opening.emit
         await self.prefetch_specs()
         source_config = await self._validated_config("source")
         destination_config = await self._validated_config("destination")
         identity = self._identity(source_config, destination_config)
         name = self._checkpoint_name(identity)
-        with self.store.lock(name):
-            starting = await anyio.to_thread.run_sync(self.store.load, name)
-            check_identity(name, starting.pipeline if starting else None, identity, self.pipeline.adopt_checkpoint)
-            catalog = await self.configured_catalog(on_message)
-            await self.setup(on_message, catalog)
-            ranges: dict[str, TimeRange] = {}
-            if (await self.spec("source")).capabilities.get("time_range"):
-                fixed = starting.run_ranges if starting is not None and not starting.finished else {}
-                catalog, ranges = fix_run_ranges(catalog, fixed, utc_now())
-            resolved = ResolvedPipeline(
-                pipeline=self.pipeline,
-                source_argv=source_argv,
-                destination_argv=destination_argv,
-                source_config=source_config,
-                destination_config=await self._validated_config("destination"),  # setup may have replaced it
-                catalog=catalog,
-                name=name,
-                run_ranges=ranges,
-                identity=self._identity,
-                on_control=self._persist_control,
-                redactor=self.redactor,
-            )
-            return await SyncRun(resolved, self.store, starting, on_message, stop).run()
+        held.enter_context(self.store.lock(name))
+        starting = await anyio.to_thread.run_sync(self.store.load, name)
+        opening.read(starting)
+        check_identity(name, starting.pipeline if starting else None, identity, self.pipeline.adopt_checkpoint)
+        if full_refresh and starting is not None:
+            forget = None if full_refresh is True else list(full_refresh)
+            starting = refreshed(starting, forget)
+            await anyio.to_thread.run_sync(self.store.save, name, starting)
+            opening.read(starting)
+        run_id = opening.start()  # what discover and setup report follows `start`
+        catalog = await self.configured_catalog(on_message)
+        await self.setup(on_message, catalog)
+        ranges: dict[str, TimeRange] = {}
+        if (await self.spec("source")).capabilities.get("time_range"):
+            fixed = starting.run_ranges if starting is not None and not starting.finished else {}
+            catalog, ranges = fix_run_ranges(catalog, fixed, utc_now())
+        resolved = ResolvedPipeline(
+            pipeline=self.pipeline,
+            source_argv=self._argv(self.pipeline.source),
+            destination_argv=self._argv(self.pipeline.destination),
+            source_config=source_config,
+            destination_config=await self._validated_config("destination"),  # setup may have replaced it
+            catalog=catalog,
+            name=name,
+            run_ranges=ranges,
+            identity=self._identity,
+            on_control=self._persist_control,
+            redactor=self.redactor,
+        )
+        return SyncRun(resolved, self.store, starting, run_id, on_message, stop)
 
     async def checkpoint_name(self) -> str:
         """The key the pipeline's checkpoint is stored under: its `name`, else derived from its identity.
@@ -238,11 +284,16 @@ class Engine:
     async def _validated_config(self, which: str) -> dict[str, Any]:
         settings = self._settings(which)
         used: set[str] = set()
-        config: dict[str, Any] = interpolate(settings.load_config(self.base_dir), self.env, f"{which}.config", used)
-        spec = await self.spec(which)
-        self._secrets.update(find_secrets(spec.config, config))
-        self._secrets.update(secret_values(used, self.env))  # also where the spec does not mark them secret
-        validate_config(which, spec.config, config)
+        try:
+            raw = settings.load_config(self.base_dir)
+            config: dict[str, Any] = interpolate(raw, self.env, f"{which}.config", used)
+            spec = await self.spec(which)
+            self._secrets.update(find_secrets(spec.config, config))
+            self._secrets.update(secret_values(used, self.env))  # also where the spec does not mark them secret
+            validate_config(which, spec.config, config)
+        except EngineError as exc:
+            exc.blame(which)
+            raise
         return config
 
     def _with_control(self, on_message: OnMessage) -> OnMessage:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -34,22 +33,17 @@ from sync_protocol import (
     ErrorLevel,
     ErrorMessage,
     FailureType,
-    LineSplitter,
     LogLevel,
     LogMessage,
     Message,
     NdjsonDecodeError,
     PipelineIdentity,
     ProgressMessage,
-    RunProgress,
-    RunStatus,
     SourceStateMessage,
     Start,
     StartMessage,
     StateType,
-    Stats,
     StatsMessage,
-    StreamStatusMessage,
     SyncState,
     TimeRange,
     aiter_lines,
@@ -60,55 +54,19 @@ from sync_protocol.sdk import Redactor
 
 from ._checkpoint import CommitFence
 from ._config import Pipeline
-from ._enforce import CatalogEnforcer, InvalidRecordError
-from ._errors import CheckpointError, ConnectorFailedError, PipelineConfigError
-from ._process import READ_CHUNK_BYTES, ConnectorProcess, open_connector
+from ._enforce import CatalogEnforcer
+from ._errors import CheckpointError, EngineError, PipelineConfigError
+from ._limits import RunLimits
+from ._process import ConnectorProcess, open_connector
 from ._progress import ProgressTracker, lifetime_totals
 from ._report import RunReport
+from ._result import SyncResult
 from ._saving import CheckpointSaver
+from ._source_pump import SourceEnd, SourcePump, send
 from .stores import StateStore
 
 Emit = Callable[[Message], None]
-SourceEnd = Literal["eof", "limit", "stopped", "failed", "destination_gone"]
 Outcome = Literal["done", "limit", "retry", "failed"]
-
-
-@dataclass
-class SyncResult:
-    """How a run ended and what it committed."""
-
-    run_id: str
-    status: RunStatus
-    has_more: bool
-    state: SyncState
-    progress: RunProgress
-    """The run's figures: cumulative over every attempt and invocation of the run_id (`end.run_progress`)."""
-    request_progress: RunProgress
-    """This invocation alone (`end.request_progress`)."""
-    pipeline_progress: RunProgress
-    """Totals over every run of the pipeline, this one included (`end.pipeline_progress`)."""
-    failure_type: FailureType | None = None
-    """For `failed` and `system_error`: the failure type that decided it."""
-    errors: list[Error] = field(default_factory=list)
-    dropped: dict[str, int] = field(default_factory=dict)
-    """Records and states dropped because their stream is not configured, by stream."""
-
-    @classmethod
-    def of(cls, run_id: str, end: End, errors: list[Error], dropped: dict[str, int]) -> SyncResult:
-        """The result that `end` announced, with the run's errors and drop counts."""
-        assert end.ending_state and end.run_progress and end.request_progress and end.pipeline_progress
-        return cls(
-            run_id=run_id,
-            status=end.status,
-            has_more=end.has_more,
-            state=end.ending_state,
-            progress=end.run_progress,
-            request_progress=end.request_progress,
-            pipeline_progress=end.pipeline_progress,
-            failure_type=end.failure_type,
-            errors=errors,
-            dropped=dropped,
-        )
 
 
 @dataclass
@@ -134,23 +92,25 @@ class ResolvedPipeline:
 
 
 class SyncRun:
-    """Runs one sync to its end; create one per `Engine.sync` call."""
+    """Runs one sync to its end; create one per `Engine.sync` call, after emitting its `start`.
+
+    `run_id` is the one `start` announced: the open run of `starting` when it resumes one (see `run_id_for`).
+    """
 
     def __init__(
         self,
         resolved: ResolvedPipeline,
         store: StateStore,
         starting: SyncState | None,
+        run_id: str,
         emit: Emit,
         stop: anyio.Event | None = None,
     ) -> None:
         self._r = resolved
         self._p = resolved.pipeline
         self._emit = emit
-        self._stop = stop
-        self._starting_state = starting
-        resumed_run = starting.run_id if starting is not None and not starting.finished else None
-        self.run_id = resumed_run or uuid.uuid4().hex
+        resumed_run = run_id if starting is not None and starting.run_id == run_id and not starting.finished else None
+        self.run_id = run_id
         committed = (starting or SyncState()).model_copy(deep=True)
         committed.run_id = self.run_id
         committed.finished = False
@@ -165,35 +125,39 @@ class SyncRun:
         self._progress = ProgressTracker(self.run_id, resolved.catalog, previous_progress, self._started)
         self._report = RunReport(emit, resolved.redactor)
         self._saver = CheckpointSaver(store, resolved.name, self._fence, self._progress, self._report, self._identity)
-        self._deadline = self._started + self._p.time_limit_s if self._p.time_limit_s else None
+        self._limits = RunLimits(self._started, self._p.time_limit_s, self._p.state_limit, stop)
         self._has_more = False
         self._transient = False
-        self._states_forwarded = 0
         self._dropped: dict[str, int] = {}
         self._unfinished: list[str] = []
         self._enforcer: CatalogEnforcer | None = None
-        self._read_scope: anyio.CancelScope | None = None
-        self._stop_reason: str | None = None
-        self._reading_source = False
         self._echoed_streams: set[str] = set()
         """Streams with a state committed in this invocation."""
 
     # ---- the run --------------------------------------------------------------------------------------------
 
     async def run(self) -> SyncResult:
-        """Start, attempt until done/limit/failure (retrying transient failures), persist, end."""
-        self._emit(StartMessage(start=Start(run_id=self.run_id, starting_state=self._starting_state)))
+        """Attempt until done/limit/failure (retrying transient failures), persist, end."""
         self._emit(ConfiguredCatalogMessage(configured_catalog=self._r.catalog))
         await self._saver.save(
             self.run_id
         )  # a store that cannot take the checkpoint fails the run before any data moves
         while not self._report.failed:
-            outcome = await self._attempt()
+            try:
+                outcome = await self._attempt()
+            except Exception as exc:  # a connector that cannot be started, an internal fault: still a verdict
+                failure = exc if isinstance(exc, EngineError) else EngineError(f"internal fault: {exc!r}")
+                self._report.fail(failure.message, failure.failure_type)
+                break
             if outcome != "retry":
                 break
             committed = self._fence.committed
             committed.failed_attempts += 1
-            if committed.failed_attempts >= self._p.max_attempts or self._past_deadline() or self._stopping:
+            if (
+                committed.failed_attempts >= self._p.max_attempts
+                or self._limits.past_deadline()
+                or self._limits.stopping
+            ):
                 self._report.fail(
                     f"gave up after {committed.failed_attempts} attempt(s): a connector kept failing transiently",
                     FailureType.TRANSIENT_ERROR,
@@ -208,8 +172,8 @@ class SyncRun:
             )
             await self._saver.save(self.run_id)  # the spent retry budget survives a crash of the engine
             with anyio.move_on_after(delay):
-                if self._stop is not None:
-                    await self._stop.wait()
+                if self._limits.stop is not None:
+                    await self._limits.stop.wait()
                 else:
                     await anyio.sleep(delay)
         self._fence.committed.failed_attempts = 0  # the run ended: the next invocation gets a fresh budget
@@ -236,10 +200,6 @@ class SyncRun:
     def _identity(self) -> PipelineIdentity | None:
         identity = self._r.identity
         return identity(self._r.source_config, self._r.destination_config) if identity is not None else None
-
-    @property
-    def _stopping(self) -> bool:
-        return self._stop is not None and self._stop.is_set()
 
     async def _attempt(self) -> Outcome:
         self._fence.forget_in_flight()
@@ -277,15 +237,26 @@ class SyncRun:
             destination_done = anyio.Event()
             tasks.start_soon(self._pump_destination, destination, source, destination_done)
             start = StartMessage(start=Start(run_id=self.run_id))
-            await self._send(destination, encode_message(start))  # tells the destination which run writes
+            # tells the destination which run writes
+            await send(destination, encode_message(start), self._limits, p.drain_timeout_s, self._report)
             tasks.start_soon(self._saver.tick, self.run_id, p.checkpoint_interval_s, p.progress_interval_s)
-            tasks.start_soon(self._watch_stop)
-            tasks.start_soon(self._watch_source_exit, source)
-            self._reading_source = True
-            try:
-                source_end = await self._pump_source(source, destination, enforcer)
-            finally:
-                self._reading_source = False
+            pump = SourcePump(
+                source,
+                destination,
+                enforcer,
+                fence=self._fence,
+                progress=self._progress,
+                report=self._report,
+                limits=self._limits,
+                incidents=self,
+                emit=self._emit,
+                redactor=r.redactor,
+                grace_s=p.grace_s,
+                drain_timeout_s=p.drain_timeout_s,
+            )
+            tasks.start_soon(pump.watch_stop)
+            tasks.start_soon(pump.watch_exit)
+            source_end = await pump.run()
             self._merge_dropped(enforcer)
             if source_end == "eof":
                 source_code = -9
@@ -369,158 +340,6 @@ class SyncRun:
             )
         return "done"
 
-    # ---- source → destination -------------------------------------------------------------------------------
-
-    async def _pump_source(
-        self, source: ConnectorProcess, destination: ConnectorProcess, enforcer: CatalogEnforcer
-    ) -> SourceEnd:
-        splitter = LineSplitter()
-        stdout = source.process.stdout
-        assert stdout is not None
-        while True:
-            if self._report.failed:
-                return "failed"  # e.g. the checkpoint could not be saved: no more data may move
-            if self._stopping:
-                return self._stopped()
-            chunk: bytes | None = None
-            with anyio.move_on_after(self._remaining()) as timer:
-                self._read_scope = timer
-                try:
-                    chunk = await stdout.receive(READ_CHUNK_BYTES)
-                except (anyio.EndOfStream, anyio.ClosedResourceError):
-                    chunk = None
-            self._read_scope = None
-            if timer.cancelled_caught:
-                if self._stopping:
-                    return self._stopped()
-                if self._stop_reason == "source_gone":
-                    chunk = None  # the source exited; whatever still holds its stdout is not waited for
-                else:
-                    self._report.log(
-                        LogLevel.INFO, "time limit reached: stopping the source, letting the destination commit"
-                    )
-                    return "limit"
-            try:
-                lines = splitter.feed(chunk) if chunk is not None else splitter.close()
-            except NdjsonDecodeError as exc:
-                self._report.fail(f"source wrote an invalid message at {exc}")
-                return "failed"
-            batch, stop = self._enforce_lines(lines, enforcer)
-            for stream in enforcer.new_warnings:
-                self._report.log(
-                    LogLevel.WARN, f"dropping records and states of stream {stream!r}: it is not configured"
-                )
-            enforcer.new_warnings.clear()
-            if batch and not await self._send(destination, batch):
-                return "destination_gone"
-            if stop is not None:
-                return stop
-            if chunk is None:
-                return "eof"
-
-    def _stopped(self) -> SourceEnd:
-        self._report.log(LogLevel.INFO, "asked to stop: stopping the source, letting the destination commit")
-        return "stopped"
-
-    async def _watch_stop(self) -> None:
-        """Turn a stop request (SIGINT/SIGTERM in the CLI) into an orderly end of the source's output."""
-        if self._stop is None:
-            return
-        await self._stop.wait()
-        if self._read_scope is not None:
-            self._read_scope.cancel()
-
-    async def _watch_source_exit(self, source: ConnectorProcess) -> None:
-        """A source that exited may leave a child holding its stdout: wait for end of output only so long."""
-        await source.process.wait()
-        await anyio.sleep(self._p.grace_s)
-        if not self._reading_source:
-            return
-        self._report.log(
-            LogLevel.WARN,
-            f"the source exited but its output stayed open {self._p.grace_s:g} s later (a child process holds it); "
-            "stopping what it left behind",
-        )
-        source.signal_group(signal.SIGKILL)
-        self._stop_reason = "source_gone"
-        if self._read_scope is not None:
-            self._read_scope.cancel()
-
-    def _enforce_lines(
-        self, lines: list[tuple[int, bytes]], enforcer: CatalogEnforcer
-    ) -> tuple[bytes, SourceEnd | None]:
-        """Enforce one chunk's lines; returns the bytes for the destination and why to stop, if so."""
-        out: list[bytes] = []
-        counts: Counter[str] = Counter()
-        stop: SourceEnd | None = None
-        record = enforcer.record
-        for number, line in lines:
-            try:
-                hit = record(line, number)
-                if hit is not None:
-                    if hit[1] is not None:
-                        out.append(hit[1])
-                        counts[hit[0]] += 1
-                    continue
-                verdict = enforcer.process(line, number)
-            except ConnectorFailedError as exc:
-                self._report.fail(str(exc))
-                stop = "failed"
-                break
-            except InvalidRecordError as exc:
-                self._stream_error(exc.stream, str(exc))  # no later state of it may claim the dropped record
-                continue
-            if verdict.forward is not None:
-                out.append(verdict.forward[:-1])
-            if verdict.message is not None:
-                self._fence.records_sent(counts)
-                counts.clear()
-                if self._on_source_message(verdict.message, verdict.forward is not None):
-                    stop = "limit"
-                    break
-        self._fence.records_sent(counts)
-        return (b"\n".join(out) + b"\n" if out else b""), stop
-
-    def _on_source_message(self, message: Message, forwarded: bool) -> bool:
-        """Handle a non-record source message; True when the state limit is reached."""
-        if isinstance(message, SourceStateMessage):
-            if forwarded:
-                self._fence.state_sent(message.source_state)
-                self._states_forwarded += 1
-                if self._p.state_limit is not None and self._states_forwarded >= self._p.state_limit:
-                    self._report.log(
-                        LogLevel.INFO, f"state limit of {self._p.state_limit} reached: stopping the source"
-                    )
-                    return True
-        elif isinstance(message, StreamStatusMessage):
-            stream = message.stream_status.stream
-            self._progress.source_status(message.stream_status, committed=self._fence.in_flight_for(stream) == 0)
-            self._emit(self._r.redactor.message(message))
-        elif isinstance(message, StatsMessage):
-            stats = message.stats
-            self._progress.stats(Stats(stream=stats.stream, request_count=stats.request_count))
-        elif isinstance(message, ErrorMessage):
-            self._on_error(message, "source")
-        elif isinstance(message, ControlMessage):
-            self._on_control(message, ControlType.SOURCE_CONFIG)
-        elif isinstance(message, LogMessage):
-            self._emit(self._r.redactor.message(message))
-        return False
-
-    async def _send(self, destination: ConnectorProcess, batch: bytes) -> bool:
-        """Write one batch; False when the destination is gone (or hung past the limit and killed)."""
-        give_up_after = self._remaining() + self._p.drain_timeout_s if self._deadline is not None else float("inf")
-        with anyio.move_on_after(give_up_after) as timer:
-            try:
-                await destination.send(batch)
-                return True
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError, ConnectionResetError):
-                return False
-        if timer.cancelled_caught:
-            self._report.fail("destination stopped reading its input past the time limit; it was killed")
-            await destination.stop(0)
-        return False
-
     # ---- destination → checkpoints --------------------------------------------------------------------------
 
     async def _pump_destination(
@@ -532,9 +351,9 @@ class SyncRun:
                 if isinstance(message, SourceStateMessage):
                     self._on_echo(message)
                 elif isinstance(message, ErrorMessage):
-                    self._on_error(message, "destination")
+                    self.on_error(message, "destination")
                 elif isinstance(message, ControlMessage):
-                    self._on_control(message, ControlType.DESTINATION_CONFIG)
+                    self.on_control(message, ControlType.DESTINATION_CONFIG)
                 elif isinstance(message, StatsMessage):  # row counts of what it committed; requests are the source's
                     self._progress.stats(message.stats.model_copy(update={"request_count": None}))
                 elif isinstance(message, LogMessage):
@@ -563,7 +382,8 @@ class SyncRun:
 
     # ---- errors, control, logs --------------------------------------------------------------------------------
 
-    def _on_error(self, message: ErrorMessage, origin: str) -> None:
+    def on_error(self, message: ErrorMessage, origin: str) -> None:
+        """A connector's error: a stream error isolates its stream, a transient one retries, others fail the run."""
         error = self._report.relay(message)
         if error.level is ErrorLevel.STREAM and error.stream:
             self._isolate(error.stream, error.message, given_up_by_destination=origin == "destination")
@@ -573,7 +393,7 @@ class SyncRun:
             self._report.mark_failed(error)
             self._report.log(LogLevel.ERROR, f"{origin} reported a global error: {error.message}")
 
-    def _on_control(self, message: ControlMessage, allowed: ControlType) -> None:
+    def on_control(self, message: ControlMessage, allowed: ControlType) -> None:
         """A connector replaced its own config; one may not rewrite the other's, nor store an invalid one."""
         control = message.control
         origin = "source" if allowed is ControlType.SOURCE_CONFIG else "destination"
@@ -605,22 +425,23 @@ class SyncRun:
         if given_up_by_destination:
             self._fence.abandon(stream)
 
-    def _stream_error(self, stream: str, text: str) -> None:
+    def stream_error(self, stream: str, text: str) -> None:
+        """The engine failed one stream (e.g. an invalid record): report it and isolate the stream."""
         error = Error(level=ErrorLevel.STREAM, failure_type=FailureType.SYSTEM_ERROR, message=text, stream=stream)
         self._report.error(error)
         self._isolate(stream, text)
 
     # ---- timers and persistence -----------------------------------------------------------------------------
 
-    def _remaining(self) -> float:
-        return float("inf") if self._deadline is None else max(0.0, self._deadline - time.monotonic())
-
-    def _past_deadline(self) -> bool:
-        return self._deadline is not None and time.monotonic() >= self._deadline
-
     def _merge_dropped(self, enforcer: CatalogEnforcer) -> None:
         for stream, count in enforcer.dropped.items():
             self._dropped[stream] = self._dropped.get(stream, 0) + count
+
+
+def run_id_for(starting: SyncState | None) -> str:
+    """The run a sync continues: the checkpoint's, while that run is unfinished; else a new one."""
+    open_run = starting.run_id if starting is not None and not starting.finished else None
+    return open_run or uuid.uuid4().hex
 
 
 def _exit_text(name: str, code: int, process: ConnectorProcess) -> str:

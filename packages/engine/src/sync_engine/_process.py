@@ -217,12 +217,15 @@ async def open_connector(
         _widen_pipes(process)
         connector = ConnectorProcess(name, process, StderrTail())
         stderr_done = anyio.Event()
+        failure: Exception | None = None
         try:
             async with anyio.create_task_group() as tasks:
                 assert process.stderr is not None
                 tasks.start_soon(_drain_stderr, process.stderr, connector.stderr_tail, stderr_done)
                 try:
                     yield connector
+                except Exception as exc:  # re-raised below as itself, not inside the task group's ExceptionGroup
+                    failure = exc
                 finally:
                     with anyio.CancelScope(shield=True):
                         await connector.close_stdin()
@@ -233,3 +236,5 @@ async def open_connector(
         finally:
             with anyio.CancelScope(shield=True):
                 await process.aclose()
+        if failure is not None:
+            raise failure

@@ -21,6 +21,14 @@ from sync_protocol import (
 from sync_protocol.sdk import Redactor
 
 Emit = Callable[[Message], None]
+USER_FAILURES = frozenset({FailureType.CONFIG_ERROR, FailureType.AUTH_ERROR})
+
+
+def failure_status(failure_type: FailureType) -> RunStatus:
+    """The one rule from a failure to a run's status: the user's problems (config, credentials) are `failed`;
+    infrastructure's (transient failures that exhausted their retries, crashes, broken output, internal faults)
+    are `system_error`."""
+    return RunStatus.FAILED if failure_type in USER_FAILURES else RunStatus.SYSTEM_ERROR
 
 
 class RunReport:
@@ -62,12 +70,10 @@ class RunReport:
         self.mark_failed(error)
 
     def verdict(self, *, incomplete: bool) -> tuple[RunStatus, FailureType | None]:
-        """The one rule from errors to a run's status: the user's problems (config, credentials) are `failed`;
-        infrastructure's (exhausted transient retries, crashes, internal faults) are `system_error`."""
+        """The run's status and, when it failed, the failure type that decided it (see `failure_status`)."""
         if self.failed:
             failure = self.deciding.failure_type if self.deciding is not None else FailureType.SYSTEM_ERROR
-            user_side = failure in (FailureType.CONFIG_ERROR, FailureType.AUTH_ERROR)
-            return (RunStatus.FAILED if user_side else RunStatus.SYSTEM_ERROR), failure
+            return failure_status(failure), failure
         return (RunStatus.PARTIAL if incomplete else RunStatus.SUCCEEDED), None
 
     def log(self, level: LogLevel, text: str) -> None:

@@ -1,5 +1,6 @@
 """What `sync-engine state list | show | reset` and `sync --full-refresh` do to a checkpoint. Pure logic over
-`SyncState`; the CLI finds the checkpoint's name with `Engine.checkpoint_name` (the same derivation `sync` uses)."""
+`SyncState`; the CLI finds the checkpoint's name with `Engine.checkpoint_name` (the same derivation `sync` uses),
+and `Engine.sync(full_refresh=…)` applies `refreshed` under the run's lock."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterable
 from sync_protocol import SyncState, TimeRange
 
 from ._errors import PipelineConfigError
+from ._progress import lifetime_totals
 from ._suggest import did_you_mean
 
 
@@ -36,6 +38,17 @@ def without_streams(state: SyncState, streams: Iterable[str]) -> SyncState:
             "progress": progress,
         }
     )
+
+
+def refreshed(state: SyncState, streams: Iterable[str] | None) -> SyncState:
+    """For `sync --full-refresh`: `state` with the named streams forgotten (names it does not hold are ignored),
+    or with `None` all of it, so the run reads them from the start. The pipeline's lifetime totals stay: the run
+    in the checkpoint joins them and ends here."""
+    if streams is not None:
+        held = set(state.streams) | set(state.run_ranges) | set(state.progress.streams if state.progress else {})
+        return without_streams(state, [s for s in streams if s in held])
+    earlier = lifetime_totals(state.earlier_runs, state.progress) if state.progress else state.earlier_runs
+    return SyncState(pipeline=state.pipeline, earlier_runs=earlier, finished=True)
 
 
 def _span(ranges: list[TimeRange]) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sync_protocol import Catalog, ConfiguredCatalog, SyncState, TimeRange, subtract_ranges
 
-from ._pipeline import SyncResult
+from ._result import SyncResult
 
 
 def summary_line(result: SyncResult) -> str:

@@ -175,7 +175,9 @@ class Start(_Payload):
     """The engine began a run."""
 
     run_id: str = Field(description="Identifies the run across attempts.")
-    starting_state: SyncState | None = Field(default=None, description="The checkpoint the run resumes from.")
+    starting_state: SyncState | None = Field(
+        default=None, description="The checkpoint the run starts from; absent when there is none (or it was not read)."
+    )
 
 
 class End(_Payload):
@@ -186,16 +188,19 @@ class End(_Payload):
         "credentials); system_error (infrastructure: retries exhausted, internal faults)."
     )
     has_more: bool = Field(default=False, description="A limit or a stop request ended the run early; run again.")
-    ending_state: SyncState | None = Field(default=None, description="The last committed checkpoint.")
+    ending_state: SyncState | None = Field(
+        default=None, description="The last committed checkpoint; absent when the sync failed before reading it."
+    )
     failure_type: FailureType | None = Field(default=None, description="For failed/system_error: the deciding type.")
     run_progress: RunProgress | None = Field(
         default=None,
         description="Figures of the run: cumulative over every attempt and invocation of the run_id (persisted in "
-        "the checkpoint). Before protocol 0.2 this field held the invocation's figures.",
+        "the checkpoint). In an `end` without `pipeline_progress` (an older engine) it holds the invocation's.",
     )
     request_progress: RunProgress | None = Field(
         default=None,
-        description="Figures of this invocation alone. Before protocol 0.2 this field held the run's figures.",
+        description="Figures of this invocation alone. In an `end` without `pipeline_progress` (an older engine) "
+        "it holds the run's.",
     )
     pipeline_progress: RunProgress | None = Field(
         default=None, description="Totals over every run of the pipeline, this one included."
