@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.service.harness import Service, wait_for
 from tests.service.holding_proxy import holding_proxy
 from tests.service.pipelines import last_event, rows, stripe_pipeline, stripe_source
@@ -12,6 +14,7 @@ from tests.stripe_server import StripeHTTPServer
 NEWER = "newer, from a webhook"
 
 
+@pytest.mark.timeout(300)  # a setup, a backfill and two live syncs: a dozen process starts, slow on a busy machine
 def test_a_webhook_during_the_backfill_is_applied_at_once_and_wins_over_an_older_read(
     service: Service, stripe_api: StripeHTTPServer, postgres_url: str, pg_schema: str
 ) -> None:
@@ -19,7 +22,8 @@ def test_a_webhook_during_the_backfill_is_applied_at_once_and_wins_over_an_older
     store.generate("customers", 30)
     lists = lambda method, path: method == "GET" and path == "/v1/customers"  # noqa: E731 (the backfill's reads)
     with holding_proxy(stripe_api.url, lists) as proxy:
-        body = stripe_pipeline(stripe_api, postgres_url, pg_schema, ["customers"])
+        # one chunk: a time limit during the hold would stop the source before it wrote its older read
+        body = stripe_pipeline(stripe_api, postgres_url, pg_schema, ["customers"], chunk_s=300)
         body["source"] = stripe_source(stripe_api, api_base=proxy.url, request_timeout_s=300)
         pipeline_id = service.create(body)
 

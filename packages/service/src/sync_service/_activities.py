@@ -50,6 +50,8 @@ from ._store import PipelineStore
 
 T = TypeVar("T")
 ENGINE_CACHE = 256
+MAIN = "main"
+"""The lane of setup and backfill syncs (the other: `live`); each has its own engine per pipeline."""
 SYSTEM_ERROR_TYPE = "SystemError"
 
 
@@ -106,10 +108,11 @@ class PipelineActivities:
     # ---- setup and teardown -------------------------------------------------------------------------------
 
     @activity.defn(name="setup_pipeline")
-    async def setup_pipeline(self, pipeline_id: str) -> StepOutcome:
-        """The destination's idempotent setup for the selected streams, with connectors asked afresh."""
+    async def setup_pipeline(self, pipeline_id: str, epoch: int) -> StepOutcome:
+        """The destination's idempotent setup for the selected streams, by the engine of the coming `epoch` (so
+        re-deployed connectors are asked for their specs afresh, and a backfill here finds them asked)."""
         record = await self._db(self.store.get, pipeline_id)
-        engine = self._new_engine(record.engine_pipeline(self.settings.database_url, self.settings.state_schema, []))
+        engine = self._engine(record, epoch, MAIN)
         outcome = await self._step(lambda on_message: engine.setup(on_message), engine)
         if outcome.status == SUCCEEDED:
             outcome.live_alongside = await _reads_time_ranges(engine)
@@ -165,7 +168,7 @@ class PipelineActivities:
 
     async def _sync(self, record: PipelineRecord, request: SyncRequest) -> SyncOutcome:
         live = request.purpose == LIVE
-        engine = self._engine(record, request.epoch, LIVE if live else "main", request.skip_streams)
+        engine = self._engine(record, request.epoch, LIVE if live else MAIN, request.skip_streams)
         pipeline = engine.pipeline
         try:
             if live and await _reads_time_ranges(engine):

@@ -47,7 +47,7 @@ class PipelineParams:
     backfills: int = 0
     """Backfill children that completed; the first is `backfill`, later ones `reconcile`."""
     setups: int = 0
-    """Setups that succeeded: syncs name it, so every worker asks re-deployed connectors for their spec again."""
+    """Setups begun: syncs name this epoch, so every worker asks re-deployed connectors for their specs again."""
     live_alongside: bool = False
     """The source reads time ranges, so a live sync can apply pushed events beside a running backfill."""
     replay_inputs: list[dict[str, Any]] = field(default_factory=list)

@@ -214,12 +214,12 @@ class PipelineWorkflow:
             self.recover = False
             self.p.parked_reason = None
 
-    async def _step(self, name: str) -> StepOutcome:
+    async def _step(self, name: str, *args: Any) -> StepOutcome:
         """Run setup or teardown; a `system_error` that outlasts its retries comes back as a value."""
         try:
             outcome: StepOutcome = await workflow.execute_activity(
                 name,
-                self.p.pipeline_id,
+                args=[self.p.pipeline_id, *args],
                 result_type=StepOutcome,
                 start_to_close_timeout=STEP_TIMEOUT,
                 retry_policy=_retry(self.p.timing),
@@ -231,10 +231,10 @@ class PipelineWorkflow:
     async def _setup(self) -> None:
         await self._write(SETUP)
         self.p.touched = True
-        outcome = await self._step("setup_pipeline")
+        self.p.setups += 1  # a new epoch per attempt: connectors deployed since are asked for their specs again
+        outcome = await self._step("setup_pipeline", self.p.setups)
         if outcome.status == "succeeded":
             self.p.set_up = True
-            self.p.setups += 1
             self.p.live_alongside = outcome.live_alongside
         else:
             self.p.parked_reason = f"setup failed: {outcome.reason}"
