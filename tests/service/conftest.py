@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sync_service import TimingDefaults
@@ -14,6 +15,15 @@ TEST_TIMING = TimingDefaults(
 )
 """A short history limit, so every lifecycle test also crosses continue-as-new; a heartbeat timeout that a worker
 on a busy 2-core machine still meets, and that keeps the killed-worker test short."""
+TEST_TIMEOUT_S = 300
+"""Each test here runs a dozen or more connector processes (setup, backfill, live syncs): on a loaded 2-core
+machine that can take minutes, more than the suite's default per-test timeout."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.parent == Path(__file__).parent and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_S))
 
 
 @pytest.fixture(scope="session")

@@ -145,7 +145,7 @@ class Service:
         assert status == 200, answer
         return dict(answer)
 
-    def wait_status(self, pipeline_id: str, status: str, timeout_s: float = 60.0) -> dict[str, Any]:
+    def wait_status(self, pipeline_id: str, status: str, timeout_s: float = 120.0) -> dict[str, Any]:
         """Wait until the stored status is `status` (the API answers from the store)."""
 
         def probe() -> dict[str, Any] | None:

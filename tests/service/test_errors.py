@@ -21,7 +21,7 @@ def test_a_permanent_stream_error_leaves_the_healthy_streams_running(service: Se
         "failures": [{"kind": "stream_error", "stream": "broken", "after_records": 10}],
     }
     pipeline_id = service.create(synthetic_pipeline(source, output, ["broken", "healthy"], chunk_s=4.0))
-    ready = service.wait_status(pipeline_id, "ready", timeout_s=90)
+    ready = service.wait_status(pipeline_id, "ready", timeout_s=120)
     assert ready["status_reason"] is None
     assert written_ids(output, "healthy") == {f"healthy-{i}" for i in range(600)}
 
@@ -82,7 +82,7 @@ def test_a_worker_killed_mid_activity_is_replaced_without_data_loss(
         [victim] = [w for w in own.workers if running["worker"].endswith(f":{w.pid}")]
         victim.send_signal(signal.SIGKILL)
         victim.wait()
-        own.wait_status(pipeline_id, "ready", timeout_s=90)
+        own.wait_status(pipeline_id, "ready", timeout_s=120)
         assert written_ids(output, "items") == {f"items-{i}" for i in range(400)}
         runs = own.runs(pipeline_id)["runs"]
         assert [(r["attempt"], r["status"]) for r in runs] == [(1, "system_error"), (2, "succeeded")]

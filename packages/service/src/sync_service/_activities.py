@@ -14,15 +14,25 @@ import socket
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
-from sync_engine import Engine, EngineError, PipelineConfigError, PostgresStateStore, StreamSelection, SyncResult
+from sync_engine import (
+    Engine,
+    EngineError,
+    Pipeline,
+    PipelineConfigError,
+    PostgresStateStore,
+    StreamSelection,
+    SyncResult,
+)
 from sync_protocol import Error, ErrorLevel, ErrorMessage, Message, ProgressMessage
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ._inputs import fed_source
+from ._live import live_pipeline
 from ._models import PipelineRecord
 from ._outcome import (
     CANCELLED,
@@ -35,11 +45,13 @@ from ._outcome import (
     issues_of,
     run_status,
 )
-from ._payloads import StepOutcome, SyncOutcome, SyncRequest
+from ._payloads import LIVE, StepOutcome, SyncOutcome, SyncRequest
 from ._store import PipelineStore
 
 T = TypeVar("T")
 ENGINE_CACHE = 256
+MAIN = "main"
+"""The lane of setup and backfill syncs (the other: `live`); each has its own engine per pipeline."""
 SYSTEM_ERROR_TYPE = "SystemError"
 
 
@@ -65,21 +77,26 @@ class PipelineActivities:
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(call, *args)
 
-    def _engine(self, record: PipelineRecord, skip: list[str] | None = None) -> Engine:
-        """An engine for this pipeline's current settings, reused while its commands stay the same.
+    def _engine(self, record: PipelineRecord, epoch: int, lane: str, skip: list[str] | None = None) -> Engine:
+        """An engine for this pipeline's current settings, reused within one setup epoch and lane.
 
-        Reuse keeps the connectors' specs the engine asked for once (two process starts per sync saved).
+        Reuse keeps the connectors' specs the engine asked for once (two process starts per sync saved); a new
+        epoch (after a setup, e.g. for re-deployed connectors) asks again. The backfill and the live lane run at
+        the same time and each needs its own engine (a run reads `engine.pipeline` throughout).
         """
         pipeline = record.engine_pipeline(self.settings.database_url, self.settings.state_schema, skip or [])
-        key = orjson.dumps([record.id, record.source.command, record.destination.command]).decode()
+        key = orjson.dumps([record.id, epoch, lane, record.source.command, record.destination.command]).decode()
         engine = self._engines.pop(key, None)
         if engine is None:
-            engine = Engine(pipeline, store=PostgresStateStore(self.settings.database_url, self.settings.state_schema))
+            engine = self._new_engine(pipeline)
         engine.pipeline = pipeline
         self._engines[key] = engine
         while len(self._engines) > ENGINE_CACHE:
             self._engines.popitem(last=False)
         return engine
+
+    def _new_engine(self, pipeline: Pipeline) -> Engine:
+        return Engine(pipeline, store=PostgresStateStore(self.settings.database_url, self.settings.state_schema))
 
     # ---- status -----------------------------------------------------------------------------------------------
 
@@ -91,24 +108,27 @@ class PipelineActivities:
     # ---- setup and teardown -------------------------------------------------------------------------------
 
     @activity.defn(name="setup_pipeline")
-    async def setup_pipeline(self, pipeline_id: str) -> StepOutcome:
-        """The destination's idempotent setup for the selected streams."""
+    async def setup_pipeline(self, pipeline_id: str, epoch: int) -> StepOutcome:
+        """The destination's idempotent setup for the selected streams, by the engine of the coming `epoch` (so
+        re-deployed connectors are asked for their specs afresh, and a backfill here finds them asked)."""
         record = await self._db(self.store.get, pipeline_id)
-        return await self._step(lambda engine, on_message: engine.setup(on_message), record)
+        engine = self._engine(record, epoch, MAIN)
+        outcome = await self._step(lambda on_message: engine.setup(on_message), engine)
+        if outcome.status == SUCCEEDED:
+            outcome.live_alongside = await _reads_time_ranges(engine)
+        return outcome
 
     @activity.defn(name="teardown_pipeline")
     async def teardown_pipeline(self, pipeline_id: str) -> StepOutcome:
         """The destination's teardown."""
         record = await self._db(self.store.get, pipeline_id)
-        return await self._step(lambda engine, on_message: engine.teardown(on_message), record)
+        engine = self._new_engine(record.engine_pipeline(self.settings.database_url, self.settings.state_schema, []))
+        return await self._step(lambda on_message: engine.teardown(on_message), engine)
 
-    async def _step(
-        self, call: Callable[[Engine, Callable[[Message], None]], Awaitable[None]], record: PipelineRecord
-    ) -> StepOutcome:
-        engine = self._engine(record)
+    async def _step(self, call: Callable[[Callable[[Message], None]], Awaitable[None]], engine: Engine) -> StepOutcome:
         reported: list[Error] = []
         try:
-            await call(engine, _collect(reported))
+            await call(_collect(reported))
         except PipelineConfigError as exc:
             return StepOutcome(ERROR, engine.redactor.text(str(exc)))
         except EngineError as exc:
@@ -147,15 +167,17 @@ class PipelineActivities:
         return outcome
 
     async def _sync(self, record: PipelineRecord, request: SyncRequest) -> SyncOutcome:
-        engine = self._engine(record, request.skip_streams)
+        live = request.purpose == LIVE
+        engine = self._engine(record, request.epoch, LIVE if live else MAIN, request.skip_streams)
         pipeline = engine.pipeline
         try:
-            if pipeline.streams is None and request.skip_streams:
-                catalog = await engine.discover()
-                skip = set(request.skip_streams)
-                pipeline.streams = [StreamSelection(name=s.name) for s in catalog.streams if s.name not in skip]
+            if live and await _reads_time_ranges(engine):
+                streams = pipeline.streams if pipeline.streams is not None else await _all_streams(engine, [])
+                pipeline = engine.pipeline = live_pipeline(pipeline, streams, datetime.now(UTC))
+            elif pipeline.streams is None and request.skip_streams:
+                pipeline.streams = await _all_streams(engine, request.skip_streams)
             if pipeline.streams == []:
-                return SyncOutcome(SUCCEEDED, inputs_applied=not request.inputs)
+                return SyncOutcome(SUCCEEDED, inputs_applied=True)  # no stream left that could take the inputs
             with fed_source(pipeline.source, request.inputs) as source:
                 pipeline.source = source
                 result = await _heartbeating(engine.sync(_heartbeat), self.settings.heartbeat_every_s)
@@ -164,6 +186,17 @@ class PipelineActivities:
         except EngineError as exc:
             return SyncOutcome(SYSTEM_ERROR, reason=engine.redactor.text(str(exc)))
         return outcome_of(result)
+
+
+async def _reads_time_ranges(engine: Engine) -> bool:
+    """Whether the source reads the time range it is given (asked once per engine)."""
+    return bool((await engine.spec("source")).capabilities.get("time_range"))
+
+
+async def _all_streams(engine: Engine, skip: list[str]) -> list[StreamSelection]:
+    """Every stream the source offers but `skip` (for a pipeline that selects all)."""
+    catalog = await engine.discover()
+    return [StreamSelection(name=s.name) for s in catalog.streams if s.name not in skip]
 
 
 def outcome_of(result: SyncResult) -> SyncOutcome:

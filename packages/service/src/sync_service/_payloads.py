@@ -12,6 +12,8 @@ ACTIVE, PAUSED, DELETED = "active", "paused", "deleted"
 DESIRED_STATUSES = (ACTIVE, PAUSED, DELETED)
 SETUP, BACKFILL, READY, TEARDOWN, ERROR = "setup", "backfill", "ready", "teardown", "error"
 STATUSES = (SETUP, BACKFILL, READY, PAUSED, TEARDOWN, ERROR)
+LIVE = "live"
+"""The purpose of a live-lane sync (the others: `backfill`, `reconcile`)."""
 
 
 @dataclass
@@ -44,6 +46,13 @@ class PipelineParams:
     backfilled: bool = False
     backfills: int = 0
     """Backfill children that completed; the first is `backfill`, later ones `reconcile`."""
+    setups: int = 0
+    """Setups begun: syncs name this epoch, so every worker asks re-deployed connectors for their specs again."""
+    live_alongside: bool = False
+    """The source reads time ranges, so a live sync can apply pushed events beside a running backfill."""
+    replay_inputs: list[dict[str, Any]] = field(default_factory=list)
+    """Events applied while a backfill ran: queued again once it completes (its chunks may have read older
+    versions of their objects and committed them after the live sync did)."""
     parked_reason: str | None = None
     """Set when the pipeline is parked in `error`; cleared by a recovery signal."""
     generation: int = 0
@@ -59,6 +68,8 @@ class BackfillParams:
     purpose: str = "backfill"
     """`backfill` (the first) or `reconcile` (periodic); both loop the same sync activity."""
     timing: Timing = field(default_factory=Timing)
+    epoch: int = 0
+    """The parent's `setups` when it started this child."""
 
 
 @dataclass
@@ -82,6 +93,8 @@ class SyncRequest:
     """Streams that errored earlier in this backfill: left out of the selection."""
     inputs: list[dict[str, Any]] = field(default_factory=list)
     """Pushed events to feed the source (`source_input`)."""
+    epoch: int = 0
+    """The workflow's `setups`: a worker reuses its engine for a pipeline (and the specs it asked) within one."""
 
 
 @dataclass
@@ -114,3 +127,5 @@ class StepOutcome:
 
     status: str
     reason: str | None = None
+    live_alongside: bool = False
+    """Setup only: the source has the `time_range` capability (see `PipelineParams.live_alongside`)."""

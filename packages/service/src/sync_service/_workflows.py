@@ -1,9 +1,16 @@
 """The `pipeline` workflow (lifecycle, live lane) and its `backfill` child. Deterministic code only: activities
 are named, never imported, so the sandbox loads nothing but `_payloads`.
 
-pipeline:  [paused] ⇄ setup → backfill (child) → ready (live lane; periodic reconcile = the same child)
+pipeline:  [paused] ⇄ setup → backfill (child) → ready (periodic reconcile = the same child)
+                              └─ live lane ──────┴─ live lane: pushed events, beside the backfill when the source
+                                                   reads time ranges, else once it is done
            any step can park in `error` until credentials_updated / config_updated / deployment_updated;
            desired `deleted` → teardown, shielded from cancellation; continue-as-new as history grows.
+
+Newer wins: a live sync re-fetches each pushed event's object (the source applies an event by reading the object
+again), so it writes the version current when it ran. A backfill chunk running at the same time may have read an
+object earlier and commit it later, so every event the live lane applied while a backfill ran is queued again
+when that backfill completes: its second application reads the object after every chunk committed.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from ._payloads import (
     DELETED,
     DESIRED_STATUSES,
     ERROR,
+    LIVE,
     PAUSED,
     READY,
     SETUP,
@@ -82,7 +90,7 @@ class BackfillWorkflow:
         while True:
             outcome: SyncOutcome = await workflow.execute_activity(
                 "sync_pipeline",
-                SyncRequest(params.pipeline_id, params.purpose, skip_streams=list(skip)),
+                SyncRequest(params.pipeline_id, params.purpose, skip_streams=list(skip), epoch=params.epoch),
                 result_type=SyncOutcome,
                 **_sync_options(params.timing),
             )
@@ -131,14 +139,20 @@ class PipelineWorkflow:
 
     @workflow.signal(name="config_updated")
     def config_updated(self) -> None:
-        """The pipeline's settings changed: set up again (idempotent), then carry on."""
-        self.recover = True
-        self.p.set_up = False
+        """The pipeline's settings changed: set up again (idempotent), then backfill what the change added."""
+        self._again()
 
     @workflow.signal(name="deployment_updated")
     def deployment_updated(self) -> None:
-        """New workers or infrastructure were deployed: retry what parked the pipeline."""
+        """New connector versions or workers were deployed: set up again with them, backfill, carry on."""
+        self._again()
+
+    def _again(self) -> None:
+        """Retry what parked the pipeline; a running backfill stops and a reconcile backfill follows setup (it
+        reads only what the checkpoint lacks, e.g. a stream the change added)."""
         self.recover = True
+        self.p.set_up = False
+        self.p.backfilled = False
 
     @workflow.query(name="state")
     def state(self) -> dict[str, Any]:
@@ -200,12 +214,12 @@ class PipelineWorkflow:
             self.recover = False
             self.p.parked_reason = None
 
-    async def _step(self, name: str) -> StepOutcome:
+    async def _step(self, name: str, *args: Any) -> StepOutcome:
         """Run setup or teardown; a `system_error` that outlasts its retries comes back as a value."""
         try:
             outcome: StepOutcome = await workflow.execute_activity(
                 name,
-                self.p.pipeline_id,
+                args=[self.p.pipeline_id, *args],
                 result_type=StepOutcome,
                 start_to_close_timeout=STEP_TIMEOUT,
                 retry_policy=_retry(self.p.timing),
@@ -217,32 +231,57 @@ class PipelineWorkflow:
     async def _setup(self) -> None:
         await self._write(SETUP)
         self.p.touched = True
-        outcome = await self._step("setup_pipeline")
+        self.p.setups += 1  # a new epoch per attempt: connectors deployed since are asked for their specs again
+        outcome = await self._step("setup_pipeline", self.p.setups)
         if outcome.status == "succeeded":
             self.p.set_up = True
+            self.p.live_alongside = outcome.live_alongside
         else:
             self.p.parked_reason = f"setup failed: {outcome.reason}"
 
+    def _backfill_stops(self) -> bool:
+        return self.p.desired_status != ACTIVE or not self.p.set_up or self.p.parked_reason is not None
+
     async def _backfill(self, purpose: str) -> None:
-        """Run the child beside the signals; a pause or delete cancels it (its activity stops its connectors)."""
+        """Run the child with the live lane beside it; a pause, delete, new settings or a parked live lane cancel
+        the child (its activity stops its connectors)."""
         await self._write(BACKFILL)
         self.children += 1
         child = await workflow.start_child_workflow(
             BackfillWorkflow.run,
-            BackfillParams(self.p.pipeline_id, purpose, timing=self.p.timing),
+            BackfillParams(self.p.pipeline_id, purpose, timing=self.p.timing, epoch=self.p.setups),
             id=f"{workflow.info().workflow_id}-{purpose}-{self.p.generation}-{self.children}",
         )
-        await workflow.wait_condition(lambda: child.done() or self.p.desired_status != ACTIVE)
+        lane = asyncio.ensure_future(self._lane_beside(child)) if self.p.live_alongside else None
+        await workflow.wait_condition(lambda: child.done() or self._backfill_stops())
         if not child.done():
             child.cancel()
         try:
             await child
         except (ChildWorkflowError, asyncio.CancelledError) as exc:
-            if self.p.desired_status == ACTIVE:
+            if self.p.desired_status == ACTIVE and self.p.set_up and self.p.parked_reason is None:
                 self.p.parked_reason = f"{purpose} failed: {_cause(exc)}"
             return
+        finally:
+            if lane is not None:
+                await lane
         self.p.backfilled = True
         self.p.backfills += 1
+        # newer wins: what the lane applied meanwhile is applied again, after every chunk committed
+        replay = [e for e in self.p.replay_inputs if all(e.get("id") != p.get("id") for p in self.p.pending_inputs)]
+        self.p.pending_inputs = replay + self.p.pending_inputs
+        self.p.replay_inputs = []
+
+    async def _lane_beside(self, child: workflow.ChildWorkflowHandle[Any, Any]) -> None:
+        """The live lane while a backfill child runs; each applied batch is kept to be replayed after it."""
+        while True:
+            await workflow.wait_condition(lambda: child.done() or self._backfill_stops() or bool(self.p.pending_inputs))
+            if child.done() or self._backfill_stops():
+                return
+            applied = await self._apply_live()
+            self.p.replay_inputs += [
+                e for e in applied if all(e.get("id") != r.get("id") for r in self.p.replay_inputs)
+            ]
 
     async def _ready(self) -> None:
         """The live lane: apply queued pushed events; on the reconcile timer, backfill again."""
@@ -263,10 +302,14 @@ class PipelineWorkflow:
             return
         if self.p.desired_status != ACTIVE or not self.p.set_up or not self.p.pending_inputs or self._history_is_long():
             return
+        await self._apply_live()
+
+    async def _apply_live(self) -> list[dict[str, Any]]:
+        """One live sync of the oldest queued events; they leave the queue only once applied (returned)."""
         batch = list(self.p.pending_inputs[:LIVE_BATCH])
         handle = workflow.start_activity(
             "sync_pipeline",
-            SyncRequest(self.p.pipeline_id, "live", inputs=batch),
+            SyncRequest(self.p.pipeline_id, LIVE, inputs=batch, epoch=self.p.setups),
             result_type=SyncOutcome,
             **_sync_options(self.p.timing),
         )
@@ -276,15 +319,18 @@ class PipelineWorkflow:
         try:
             outcome: SyncOutcome = await handle
         except asyncio.CancelledError:
-            return  # paused or deleted mid-run: the batch stays queued
+            return []  # paused or deleted mid-run: the batch stays queued
         except ActivityError as exc:
-            self.p.parked_reason = f"live sync failed: {_cause(exc)}"
-            return
+            self.p.parked_reason = self.p.parked_reason or f"live sync failed: {_cause(exc)}"
+            return []
         if outcome.status == ERROR:
-            self.p.parked_reason = f"live sync failed: {outcome.reason}"
-            return
-        if outcome.inputs_applied:  # only now do the events leave the queue (signals only ever append)
-            self.p.pending_inputs = self.p.pending_inputs[len(batch) :]
+            self.p.parked_reason = self.p.parked_reason or f"live sync failed: {outcome.reason}"
+            return []
+        if not outcome.inputs_applied:
+            return []
+        # signals only ever append, and nothing else takes from the queue while this batch runs
+        self.p.pending_inputs = self.p.pending_inputs[len(batch) :]
+        return batch
 
     async def _teardown(self) -> None:
         """Runs to the end even if the workflow is cancelled; a failure parks until a recovery signal."""
