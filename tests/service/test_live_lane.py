@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sync_testbed.stripe_server import StripeHTTPServer
+
 from tests.service.harness import Service, wait_for
 from tests.service.holding_proxy import holding_proxy
 from tests.service.pipelines import last_event, rows, stripe_pipeline, stripe_source
-from tests.stripe_server import StripeHTTPServer
 
 NEWER = "newer, from a webhook"
 

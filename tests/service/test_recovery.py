@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sync_testbed.stripe_server import StripeHTTPServer
+
 from tests.fixtures.connectors import python_connector
 from tests.service.harness import Service, wait_for
 from tests.service.pipelines import postgres_destination, rows, stripe_pipeline, synthetic_pipeline, written_ids
-from tests.stripe_server import StripeHTTPServer
 
 
 def test_a_corrected_destination_config_recovers_the_pipeline_and_a_new_stream_is_backfilled(
