@@ -133,7 +133,7 @@ class PipelineActivities:
             return StepOutcome(ERROR, engine.redactor.text(str(exc)))
         except EngineError as exc:
             reason = engine.redactor.text(str(exc))
-            status = run_status_of_failure(reported)
+            status = run_status_of_failure(reported) if reported else error_kind(exc.failure_type)
             if status == ERROR:
                 return StepOutcome(ERROR, reason)
             raise ApplicationError(reason, type=SYSTEM_ERROR_TYPE) from None
@@ -184,7 +184,7 @@ class PipelineActivities:
         except PipelineConfigError as exc:
             return SyncOutcome(ERROR, reason=engine.redactor.text(str(exc)))
         except EngineError as exc:
-            return SyncOutcome(SYSTEM_ERROR, reason=engine.redactor.text(str(exc)))
+            return outcome_of_failure(exc, engine.redactor.text(str(exc)))
         return outcome_of(result)
 
 
@@ -218,6 +218,14 @@ def outcome_of(result: SyncResult) -> SyncOutcome:
         reason=reason,
         inputs_applied=status in (SUCCEEDED, PARTIAL) and not result.has_more,
     )
+
+
+def outcome_of_failure(exc: EngineError, reason: str) -> SyncOutcome:
+    """A sync that raised (it failed before its run began): judged by the `end` it announced when it got that far,
+    else by the failure's own type, so a key refused at discover is the user's `error`, not an infrastructure one."""
+    if exc.result is not None:
+        return outcome_of(exc.result)
+    return SyncOutcome(error_kind(exc.failure_type), reason=reason)
 
 
 def run_status_of_failure(reported: list[Error]) -> str:
