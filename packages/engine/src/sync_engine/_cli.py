@@ -34,6 +34,7 @@ from sync_protocol import (
     encode_message,
     utc_now,
 )
+from sync_protocol.sdk import VersionAction
 
 from ._config import ConnectorSettings, Pipeline, StateSettings, StreamSelection, load_pipeline, validate_pipeline
 from ._engine import Engine, create_store
@@ -125,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"sync-engine {_version()}")
+    parser.add_argument("--version", action=VersionAction, version=_version)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sync = commands.add_parser(
         "sync", help="run the pipeline", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,32 @@ from .stores import FileStateStore, MemoryStateStore, PostgresStateStore, StateS
 OnMessage = Callable[[Message], None]
 
 
+SETUP_IN_WRITE = "setup_in_write"
+"""A destination capability: its `write` does all that `setup` does (idempotently) before it takes input, so a
+sync skips the separate `setup` (one connector start-up less); the `setup` command still runs it."""
+
+
 def _ignore(_: Message) -> None:
     return None
+
+
+async def _side_by_side(*calls: Callable[[], Awaitable[object]]) -> None:
+    """Run `calls` concurrently. The first failure cancels the others and is raised as itself (not inside an
+    ExceptionGroup)."""
+    failures: list[Exception] = []
+
+    async def run(call: Callable[[], Awaitable[object]], scope: anyio.CancelScope) -> None:
+        try:
+            await call()
+        except Exception as exc:
+            failures.append(exc)
+            scope.cancel()
+
+    async with anyio.create_task_group() as tasks:
+        for call in calls:
+            tasks.start_soon(run, call, tasks.cancel_scope)
+    if failures:
+        raise failures[0]
 
 
 def create_state_store(pipeline: Pipeline, base: Path | None = None) -> StateStore:
@@ -122,21 +147,8 @@ class Engine:
     async def prefetch_specs(self) -> None:
         """Ask both connectors for their specs side by side (one interpreter start-up less on the way to a run)."""
         missing = [which for which in ("source", "destination") if which not in self._specs]
-        if len(missing) < 2:
-            return
-        failures: list[Exception] = []
-
-        async def fetch(which: str) -> None:
-            try:
-                await self.spec(which)
-            except Exception as exc:  # raised below as itself, not inside an ExceptionGroup
-                failures.append(exc)
-
-        async with anyio.create_task_group() as tasks:
-            for which in missing:
-                tasks.start_soon(fetch, which)
-        if failures:
-            raise failures[0]
+        if len(missing) == 2:
+            await _side_by_side(*(partial(self.spec, which) for which in missing))
 
     async def check(self, which: str = "source", on_message: OnMessage = _ignore) -> ConnectionStatus:
         """Validate the config against the spec, then ask the connector to try it."""
@@ -166,14 +178,22 @@ class Engine:
         (await self._run("destination", "teardown", arguments, on_message)).raise_for_failure()
 
     async def sync(self, on_message: OnMessage = _ignore, *, stop: anyio.Event | None = None) -> SyncResult:
-        """Validate, lock the pipeline's checkpoint, discover, select, set up, then run; returns how it ended.
+        """Validate and discover, lock the pipeline's checkpoint, set up (unless the destination's `write` does it:
+        the `setup_in_write` capability), then run; returns how it ended.
 
         Setting `stop` ends the run in order: the source stops, the destination commits, the checkpoint is saved
         and `end` says `has_more`. Raises `PipelineConfigError` before anything runs when a config is invalid or
         the checkpoint belongs to another pipeline, and `StateLockedError` while another run holds it.
         """
         source_argv, destination_argv = self._argv(self.pipeline.source), self._argv(self.pipeline.destination)
-        await self.prefetch_specs()
+        discovered: list[ConfiguredCatalog] = []
+
+        async def discover() -> None:
+            discovered.append(await self.configured_catalog(on_message))
+
+        # The source's spec and discover run while the destination's spec comes (each validates its own config
+        # before its connector does I/O): the destination's start-up is off the way to the run.
+        await _side_by_side(discover, partial(self._validated_config, "destination"))
         source_config = await self._validated_config("source")
         destination_config = await self._validated_config("destination")
         identity = self._identity(source_config, destination_config)
@@ -181,8 +201,9 @@ class Engine:
         with self.store.lock(name):
             starting = await anyio.to_thread.run_sync(self.store.load, name)
             check_identity(name, starting.pipeline if starting else None, identity, self.pipeline.adopt_checkpoint)
-            catalog = await self.configured_catalog(on_message)
-            await self.setup(on_message, catalog)
+            catalog = discovered[0]
+            if not (await self.spec("destination")).capabilities.get(SETUP_IN_WRITE):
+                await self.setup(on_message, catalog)
             ranges: dict[str, TimeRange] = {}
             if (await self.spec("source")).capabilities.get("time_range"):
                 fixed = starting.run_ranges if starting is not None and not starting.finished else {}

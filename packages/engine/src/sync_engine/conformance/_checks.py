@@ -9,9 +9,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import orjson
 from sync_protocol import (
     ConfiguredCatalog,
@@ -28,6 +27,9 @@ from sync_protocol import (
     decode_message,
     protocol_json_schema,
 )
+
+if TYPE_CHECKING:
+    import jsonschema
 
 TERMINAL_STATUSES = frozenset({StreamStatusValue.COMPLETE, StreamStatusValue.SKIPPED})
 
@@ -52,6 +54,8 @@ class Line:
 
 @cache
 def _message_validator() -> jsonschema.protocols.Validator:
+    import jsonschema  # here, not at the top: `sync-engine` imports this package and pays only when it checks
+
     schema = protocol_json_schema()
     validator_class = jsonschema.validators.validator_for(schema)
     validator_class.check_schema(schema)
@@ -62,6 +66,8 @@ def config_schema_problem(schema: Any) -> str | None:
     """Why `schema` is not a usable JSON Schema for a config (None when it is)."""
     if not isinstance(schema, dict):
         return "the config schema is not a JSON object"
+    import jsonschema
+
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -73,6 +79,8 @@ def config_schema_problem(schema: Any) -> str | None:
 
 def parse_output(stdout: bytes) -> tuple[list[Line], list[Finding]]:
     """Every stdout line as a message validated against the published protocol schema; findings for the others."""
+    from jsonschema.exceptions import best_match
+
     lines: list[Line] = []
     findings: list[Finding] = []
     for number, raw in enumerate(stdout.split(b"\n"), 1):
@@ -83,7 +91,7 @@ def parse_output(stdout: bytes) -> tuple[list[Line], list[Finding]]:
         except orjson.JSONDecodeError as exc:
             findings.append(Finding(f"not a JSON line: {exc}", number, raw))
             continue
-        error = jsonschema.exceptions.best_match(_message_validator().iter_errors(obj))
+        error = best_match(_message_validator().iter_errors(obj))
         try:
             message = decode_message(raw, number)
         except NdjsonDecodeError as exc:
