@@ -41,6 +41,8 @@ from ._engine import Engine, create_store
 from ._env import environment
 from ._errors import EngineError, PipelineConfigError, StateLockedError
 from ._selection import fix_run_ranges
+from ._shorthands import add_flags as add_shorthand_flags
+from ._shorthands import apply as apply_shorthands
 from ._state_ops import describe_state, without_streams
 from ._summary import dry_run_plan, human_summary, streams_table, summary_line
 from .conformance._command import add_arguments as add_conformance_arguments
@@ -72,6 +74,7 @@ class _Parser(argparse.ArgumentParser):
 EPILOG = """examples:
   export STRIPE_API_KEY=sk_test_... DATABASE_URL=postgresql://localhost/analytics
   sync-engine sync --stripe-api-key --postgres-url --streams customers,charges
+  sync-engine sync --stripe-api-key --sheets-spreadsheet-id  # key file: $GOOGLE_APPLICATION_CREDENTIALS
   sync-engine sync --pipeline pipeline.yaml            # ${VAR} in it read from the environment or .env
   sync-engine sync --pipeline pipeline.yaml --dry-run  # what a run would read, nothing written
   sync-engine streams --stripe-api-key                 # the source's streams as a table
@@ -102,20 +105,7 @@ def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--streams", help="comma-separated stream names (default: all)")
     parser.add_argument("--state-file", help="file or directory for checkpoints (default: .sync-state/)")
     parser.add_argument("--name", help="pipeline name; its checkpoint is stored under it")
-    parser.add_argument(
-        "--stripe-api-key",
-        nargs="?",
-        const="${STRIPE_API_KEY}",
-        help="source: source-stripe with this key (alone: $STRIPE_API_KEY; keeps the key out of `ps`)",
-    )
-    parser.add_argument("--stripe-api-base", help="source-stripe's API base URL (e.g. a local Stripe API)")
-    parser.add_argument(
-        "--postgres-url",
-        nargs="?",
-        const="${DATABASE_URL}",
-        help="destination: destination-postgres at this URL (alone: $DATABASE_URL)",
-    )
-    parser.add_argument("--postgres-schema", help="destination-postgres's schema")
+    add_shorthand_flags(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,20 +197,6 @@ def settings_env(args: argparse.Namespace, process_env: Mapping[str, str]) -> di
     return environment(process_env, env_file)
 
 
-def _shorthands(args: argparse.Namespace, raw: dict[str, Any]) -> None:
-    """`--stripe-api-key` / `--postgres-url`: the common connectors without writing their configs."""
-    if getattr(args, "stripe_api_key", None) is not None:
-        config: dict[str, Any] = {"api_key": args.stripe_api_key}
-        if args.stripe_api_base:
-            config["api_base"] = args.stripe_api_base
-        raw["source"] = {"command": "source-stripe", "config": config}
-    if getattr(args, "postgres_url", None) is not None:
-        config = {"url": args.postgres_url}
-        if args.postgres_schema:
-            config["schema"] = args.postgres_schema
-        raw["destination"] = {"command": "destination-postgres", "config": config}
-
-
 def pipeline_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> tuple[Pipeline, Path | None]:
     """The pipeline from `--pipeline` (if any) with flags layered over it; its base directory for paths."""
     raw: dict[str, Any] = {}
@@ -229,7 +205,7 @@ def pipeline_from_args(args: argparse.Namespace, env: Mapping[str, str] | None =
         pipeline_path = Path(args.pipeline)
         raw = load_pipeline(pipeline_path, env).model_dump(exclude_unset=True, mode="json")
         base = pipeline_path.resolve().parent
-    _shorthands(args, raw)
+    apply_shorthands(args, raw, os.environ if env is None else env)
     for role in ("source", "destination"):
         command, config = getattr(args, role), getattr(args, f"{role}_config")
         if command or config:
