@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action=VersionAction, version=_version)
+    parser.add_argument("--version", action=VersionAction, lookup=_version)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sync = commands.add_parser(
         "sync", help="run the pipeline", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -56,18 +56,18 @@ class _Parser(argparse.ArgumentParser):
 class VersionAction(argparse.Action):
     """`--version` that looks the version up only when asked (a metadata lookup costs every start ~20 ms)."""
 
-    def __init__(self, option_strings: list[str], dest: str, version: Callable[[], str], **kwargs: Any) -> None:
+    def __init__(self, option_strings: list[str], dest: str, lookup: Callable[[], str], **kwargs: Any) -> None:
         super().__init__(option_strings, dest, nargs=0, help="show the version and exit", **kwargs)
-        self.version = version
+        self.lookup = lookup
 
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> NoReturn:
-        sys.stdout.write(f"{parser.prog} {self.version()}\n")
+        sys.stdout.write(f"{parser.prog} {self.lookup()}\n")
         parser.exit()
 
 
 def _build_parser(name: str, version: Callable[[], str]) -> argparse.ArgumentParser:
     parser = _Parser(prog=name, description="A sync-protocol connector: NDJSON messages on stdout.")
-    parser.add_argument("--version", action=VersionAction, version=version)
+    parser.add_argument("--version", action=VersionAction, lookup=version)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands.add_parser("spec", help="print the connector's spec")
     for command, needs in {
