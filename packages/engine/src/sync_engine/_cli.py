@@ -45,8 +45,6 @@ from ._shorthands import add_flags as add_shorthand_flags
 from ._shorthands import apply as apply_shorthands
 from ._state_ops import describe_state, without_streams
 from ._summary import dry_run_plan, human_summary, streams_table, summary_line
-from .conformance._command import add_arguments as add_conformance_arguments
-from .conformance._command import run_command as run_conformance_command
 from .stores import ManagedStateStore, StateStore
 
 if TYPE_CHECKING:
@@ -108,6 +106,22 @@ def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     add_shorthand_flags(parser)
 
 
+def _add_conformance_flags(parser: argparse.ArgumentParser) -> None:
+    """`conformance`'s flags; the connector command follows `--`."""
+    parser.add_argument("--config", help="a working config: JSON file path or inline JSON (default: {})")
+    parser.add_argument("--broken-config", help="a config that validates but cannot connect (default: secrets spoiled)")
+    parser.add_argument("--failing-config", help="a config that makes a source fail (for the exit-1 check)")
+    parser.add_argument("--catalog", help="configured catalog for the source read (default: its first streams)")
+    parser.add_argument("--role", choices=("auto", "source", "destination", "both"), default="auto")
+    parser.add_argument("--streams", type=int, default=2, help="streams of the default selection")
+    parser.add_argument("--readback", help='command printing what a destination holds, one {"stream", "data"} a line')
+    parser.add_argument("--skip", action="append", default=[], help="a check to skip (repeatable)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per connector command")
+    parser.add_argument("--junit", help="also write JUnit XML to this file")
+    parser.add_argument("--json", action="store_true", help="NDJSON on stdout instead of the readable report")
+    parser.add_argument("connector", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `sync-engine` argument parser."""
     parser = _Parser(
@@ -162,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     state.add_argument("action", choices=("list", "show", "reset"))
     state.add_argument("--stream", action="append", help="reset only this stream (repeatable)")
     state.add_argument("--yes", action="store_true", help="reset without asking")
-    add_conformance_arguments(commands.add_parser("conformance", help="check a connector against the protocol"))
+    _add_conformance_flags(commands.add_parser("conformance", help="check a connector against the protocol"))
     return parser
 
 
@@ -464,7 +478,9 @@ def run(
     try:
         args = build_parser().parse_args(argv)
         if args.command == "conformance":
-            return run_conformance_command(args, out, err)
+            from .conformance._command import run_command
+
+            return run_command(args, out, err)
         values = settings_env(args, os.environ if env is None else env)
         engine = _engine_for(args, values)
     except (_UsageError, PipelineConfigError) as exc:
