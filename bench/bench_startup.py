@@ -1,19 +1,26 @@
 """Start-up cost: a 10-record sync (source-stripe on a local Stripe API → destination-postgres) through the CLI,
 against the physical limit measured in the same run.
 
-A sync starts the engine and six connector processes one after another on its critical path (spec of each
-connector, discover, setup, then read and write side by side). The limits, in the same rounds:
-  bare     the same number of bare interpreter start-ups (`python -c pass`, seven of them)
-  imports  the engine's own import plus each connector's package import, in seven fresh interpreters
-Rounds are interleaved (sync, bare, imports, sync, ...); medians are reported.
+A sync starts the engine, then the connectors: both specs side by side, discover (beside the destination's spec),
+`setup` unless the destination's `write` sets up, then read and write side by side. Each round also measures:
+  bare      seven bare interpreter start-ups (`python -c pass`: the engine and six connector processes before
+            `setup_in_write`, the same floor as earlier figures)
+  imports   the engine's own import plus each connector's package import, in seven fresh interpreters
+  commands  each connector command alone, as the engine runs it: wall time and CPU (user + system)
+  compare   with --compare DIR: the same sync by the `sync-engine` in DIR (e.g. an older checkout's .venv/bin)
+Rounds are interleaved (sync, compare, bare, imports, commands, sync, ...); medians are reported. Every child
+runs with bytecode caching on (a private PYTHONPYCACHEPREFIX, warmed by round 0), as an installed toolkit runs:
+with PYTHONDONTWRITEBYTECODE set, every start would compile each module it imports again.
 
-Run: uv run python bench/bench_startup.py [--rounds 7]   (uses DATABASE_URL, else starts a throwaway server)
+Run: uv run python bench/bench_startup.py [--rounds 7] [--compare DIR]   (uses DATABASE_URL, else starts a
+throwaway server)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -28,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 KEY = "sk_test_bench_startup"
 STARTS = 7
+SCHEMA = "bench_startup"
 
 
 def _free_port() -> int:
@@ -47,19 +55,53 @@ def _wait(port: int) -> None:
     raise RuntimeError("the local Stripe API did not start")
 
 
-def _timed(argv: list[str], env: dict[str, str] | None = None) -> float:
-    started = time.perf_counter()
-    subprocess.run(argv, check=True, capture_output=True, env=env)
-    return time.perf_counter() - started
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def _sequence(commands: list[list[str]]) -> float:
-    return sum(_timed(argv) for argv in commands)
+def _timed(argv: list[str], env: dict[str, str], stdin: bytes | None = None) -> tuple[float, float, bytes]:
+    """(wall s, CPU s of the process and its children, stdout)."""
+    cpu, started = _children_cpu(), time.perf_counter()
+    done = subprocess.run(argv, check=True, capture_output=True, env=env, input=stdin)
+    return time.perf_counter() - started, _children_cpu() - cpu, done.stdout
+
+
+def _sequence(commands: list[list[str]], env: dict[str, str]) -> float:
+    return sum(_timed(argv, env)[0] for argv in commands)
+
+
+def _catalog(discovered: bytes) -> str:
+    """The configured catalog of the customers stream, as the engine passes it."""
+    catalog = orjson.loads(discovered.splitlines()[-1])["catalog"]
+    stream = next(s for s in catalog["streams"] if s["name"] == "customers")
+    selected = {"name": "customers", "json_schema": stream["json_schema"], "primary_key": [["id"]]}
+    return orjson.dumps({"streams": [selected]}).decode()
+
+
+def _commands(env: dict[str, str], source: str, destination: str) -> dict[str, tuple[float, float]]:
+    """Each connector command alone: {"source-stripe spec": (wall, cpu), ...}."""
+    figures: dict[str, tuple[float, float]] = {}
+    src, dst = str(BIN / "source-stripe"), str(BIN / "destination-postgres")
+
+    def run(name: str, argv: list[str], stdin: bytes | None = None) -> bytes:
+        wall, cpu, out = _timed(argv, env, stdin)
+        figures[name] = (wall, cpu)
+        return out
+
+    run("source-stripe spec", [src, "spec"])
+    catalog = _catalog(run("source-stripe discover", [src, "discover", "--config", source]))
+    records = run("source-stripe read", [src, "read", "--config", source, "--catalog", catalog])
+    run("destination-postgres spec", [dst, "spec"])
+    run("destination-postgres setup", [dst, "setup", "--config", destination, "--catalog", catalog])
+    run("destination-postgres write", [dst, "write", "--config", destination, "--catalog", catalog], records)
+    return figures
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--compare", type=Path, help="a directory holding another installation's sync-engine")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from sync_testbed.postgres import start_server
@@ -72,28 +114,41 @@ def main() -> int:
     )  # fmt: skip
     database = None if os.environ.get("DATABASE_URL") else start_server()
     url = os.environ.get("DATABASE_URL") or database.url  # type: ignore[union-attr]
+    base = f"http://127.0.0.1:{port}"
     python = sys.executable
     bare = [[python, "-c", "pass"]] * STARTS
     imports = [[python, "-c", "import sync_engine._cli"]] + [
         [python, "-c", f"import {package}.__main__"] for package in ["source_stripe"] * 3 + ["destination_postgres"] * 3
     ]
-    figures: dict[str, list[float]] = {"sync": [], "bare": [], "imports": []}
+    engines = {"sync": BIN} | ({"compare": args.compare} if args.compare else {})
+    figures: dict[str, list[float]] = {name: [] for name in engines} | {f"{n} cpu": [] for n in engines}
+    figures |= {"bare": [], "imports": []}
+    commands: dict[str, list[tuple[float, float]]] = {}
     try:
         _wait(port)
         with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
-            env = {**os.environ, "STRIPE_API_KEY": KEY, "DATABASE_URL": url}
-            for index in range(args.rounds + 1):  # round 0 warms the page cache and creates the tables
-                sync = [
-                    str(BIN / "sync-engine"), "sync", "--stripe-api-key", "--stripe-api-base",
-                    f"http://127.0.0.1:{port}", "--postgres-url", "--postgres-schema", "bench_startup",
-                    "--streams", "customers", "--state-file", str(Path(tmp) / f"state-{index}"), "--json",
-                ]  # fmt: skip
-                elapsed = _timed(sync, env)
-                if index == 0:
-                    continue
-                figures["sync"].append(elapsed)
-                figures["bare"].append(_sequence(bare))
-                figures["imports"].append(_sequence(imports))
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+            env |= {"STRIPE_API_KEY": KEY, "DATABASE_URL": url, "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache")}
+            source = orjson.dumps({"api_key": KEY, "api_base": base}).decode()
+            destination = orjson.dumps({"url": url, "schema": SCHEMA}).decode()
+            for index in range(args.rounds + 1):  # round 0 warms the bytecode and page caches, creates the tables
+                for name, bin_dir in engines.items():
+                    sync = [
+                        str(bin_dir / "sync-engine"), "sync", "--stripe-api-key", "--stripe-api-base", base,
+                        "--postgres-url", "--postgres-schema", SCHEMA, "--streams", "customers",
+                        "--state-file", str(Path(tmp) / f"state-{name}-{index}"), "--json",
+                    ]  # fmt: skip
+                    wall, cpu, _ = _timed(sync, env)
+                    if index:
+                        figures[name].append(wall)
+                        figures[f"{name} cpu"].append(cpu)
+                bare_s, imports_s = _sequence(bare, env), _sequence(imports, env)
+                measured = _commands(env, source, destination)
+                if index:
+                    figures["bare"].append(bare_s)
+                    figures["imports"].append(imports_s)
+                    for command, pair in measured.items():
+                        commands.setdefault(command, []).append(pair)
     finally:
         stripe.terminate()
         stripe.wait(timeout=10)
@@ -101,12 +156,17 @@ def main() -> int:
             database.stop()
     median = {name: statistics.median(values) for name, values in figures.items()}
     print(f"10-record sync, median of {args.rounds} interleaved rounds (load average {os.getloadavg()[0]:.1f})")
-    print(f"  sync-engine sync             {median['sync']:.2f} s")
-    print(f"  {STARTS} bare interpreters       {median['bare']:.2f} s  (sync = {median['sync'] / median['bare']:.1f}x)")
-    print(
-        f"  {STARTS} starts with imports     {median['imports']:.2f} s  "
-        f"(sync = {median['sync'] / median['imports']:.2f}x)"
-    )
+    for name in engines:
+        print(
+            f"  sync-engine sync ({name:7s})  {median[name]:.2f} s  (CPU {median[f'{name} cpu']:.2f} s; "
+            f"{median[name] / median['bare']:.1f}x bare, {median[name] / median['imports']:.2f}x imports)"
+        )
+    print(f"  {STARTS} bare interpreters       {median['bare']:.2f} s")
+    print(f"  {STARTS} starts with imports     {median['imports']:.2f} s")
+    print("  each connector command alone: wall / CPU")
+    for command, pairs in commands.items():
+        wall, cpu = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+        print(f"    {command:28s} {wall:.2f} s / {cpu:.2f} s")
     print(orjson.dumps({k: [round(v, 3) for v in values] for k, values in figures.items()}).decode())
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import shutil
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 from sync_engine import Engine, FileStateStore, Pipeline, SyncResult, validate_pipeline
+from sync_engine._cli import run as cli_run
 from sync_engine.blocking import sync
 from sync_protocol import RunStatus
 from sync_testbed.sheets_server import Call
@@ -23,6 +25,7 @@ from sync_testbed.stripe_server import StripeHTTPServer
 
 from tests.fixtures.connectors import python_connector
 from tests.fixtures.sheets_server import LocalSheets
+from tests.fixtures.stripe_server import TEST_KEY
 from tests.test_source_stripe_backfill import config as stripe_config
 
 COMMAND = [sys.executable, "-m", "destination_google_sheets"]
@@ -260,3 +263,27 @@ def test_stripe_to_sheets_with_updates_and_deletes_then_a_no_op_resync(
     sheets.api.reset_calls()
     assert run(p).status is RunStatus.SUCCEEDED
     assert sheets.api.count(write=True) == 0, "a full re-sync of unchanged data writes nothing"
+
+
+def test_the_sheets_shorthand_reads_the_spreadsheet_and_the_key_file_from_the_environment(
+    tmp_path: Path, stripe_api: StripeHTTPServer, sheets: LocalSheets
+) -> None:
+    store = stripe_api.api.store
+    store.generate("customers", 30)
+    sid = sheets.api.create_spreadsheet()
+    key_file = tmp_path / "key.json"
+    key_file.write_bytes(orjson.dumps(sheets.key))
+    env = {
+        "STRIPE_API_KEY": TEST_KEY,
+        "GOOGLE_SHEETS_SPREADSHEET_ID": sid,
+        "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
+    }
+    out, err = io.BytesIO(), io.StringIO()
+    argv = [
+        "sync", "--stripe-api-key", "--stripe-api-base", stripe_api.url, "--sheets-spreadsheet-id",
+        "--sheets-api-endpoint", sheets.url, "--streams", "customers", "--state-file", str(tmp_path / "state"),
+    ]  # fmt: skip
+    code = cli_run(argv, stdout=out, stderr=err, env=env)
+    assert code == 0, err.getvalue()
+    assert_tab_equals(sheets, sid, "customers", store.expected("customers"))
+    assert TEST_KEY not in out.getvalue().decode() + err.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from datetime import UTC, datetime
@@ -9,7 +10,8 @@ from typing import Any
 
 import orjson
 import pytest
-from source_stripe import CancelledError, StripeConfig, TokenBucket
+from source_stripe import CancelledError, StripeConfig, TokenBucket, map_stripe_errors
+from source_stripe._errors import StripeResponseError
 from source_stripe._http import StripeHttp
 from sync_protocol import (
     ErrorMessage,
@@ -17,9 +19,10 @@ from sync_protocol import (
     StreamState,
     StreamStatusMessage,
     SyncState,
+    TransientError,
 )
 from sync_protocol.testing import ConnectorHarness
-from sync_testbed.stripe_server import StripeHTTPServer
+from sync_testbed.stripe_server import FakeStripe, Store, StripeHTTPServer, running_server
 
 from tests.fixtures.stripe_server import TEST_KEY
 from tests.test_source_stripe_backfill import SOURCE, by_stream, catalog, config
@@ -76,6 +79,46 @@ def test_exhausted_retries_are_transient(stripe_api: StripeHTTPServer) -> None:
     result = ConnectorHarness(SOURCE).read(config(stripe_api, max_retries=2), catalog(["customers"]), expect_exit=1)
     error = result.of_type(ErrorMessage)[-1].error
     assert error.level == "transient" and error.failure_type == "transient_error" and error.retryable
+
+
+def _dead_port() -> int:
+    """A port on 127.0.0.1 where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("where", ["a port where nothing listens", "a host that does not resolve"])
+def test_a_wrong_api_base_fails_check_and_read_in_seconds_naming_it(where: str) -> None:
+    base = f"http://127.0.0.1:{_dead_port()}" if where.startswith("a port") else "http://no-stripe-here.invalid"
+    cfg = {"api_key": TEST_KEY, "api_base": base}  # the default backoff: the retries alone would take > 45 s
+    harness = ConnectorHarness(SOURCE)
+    started = time.monotonic()
+    result = harness.read(cfg, catalog(["customers"]), expect_exit=1)
+    took_read = time.monotonic() - started
+    error = result.of_type(ErrorMessage)[-1].error
+    assert (error.level, error.failure_type) == ("global", "config_error")
+    assert f"cannot reach the Stripe API at {base}" in error.message and "api_base" in error.message
+    started = time.monotonic()
+    status = harness.check(cfg)
+    took_check = time.monotonic() - started
+    assert status.status == "failed" and f"cannot reach the Stripe API at {base}" in (status.message or "")
+    assert took_read < 30 and took_check < 30, (took_read, took_check)
+
+
+def test_a_server_that_answered_and_then_went_away_is_retried_as_transient(
+    stripe_samples: dict[str, dict[str, Any]],
+) -> None:
+    with running_server(FakeStripe(Store(stripe_samples), keys={TEST_KEY: "ok"})) as server:
+        http = StripeHttp(StripeConfig.model_validate(config(server, max_retries=4)), TokenBucket(100.0))
+        http.get("/v1/customers", [("limit", "1")])
+        http.close()
+    with pytest.raises(StripeResponseError) as caught:  # refused now, but it answered: the network, not the config
+        http.get("/v1/customers", [("limit", "1")])
+    assert caught.value.status == 0 and http.retries == 4
+    with pytest.raises(TransientError), map_stripe_errors("customers"):
+        raise caught.value
 
 
 def test_events_bring_updates_deletes_and_creates(stripe_api: StripeHTTPServer) -> None:

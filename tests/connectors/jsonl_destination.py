@@ -23,6 +23,7 @@ from sync_protocol import (
     Message,
     RecordMessage,
     SourceStateMessage,
+    Spec,
     StreamError,
     TransientError,
     error_message,
@@ -53,7 +54,16 @@ class JsonlConfig(BaseModel):
 class JsonlDestination(Connector[JsonlConfig]):
     config_model: ClassVar[type[BaseModel]] = JsonlConfig
 
+    def spec(self) -> Spec:
+        """With `JSONL_SETUP_IN_WRITE` set, it says its `write` sets up (it needs no setup at all)."""
+        spec = super().spec()
+        if os.environ.get("JSONL_SETUP_IN_WRITE"):
+            spec.capabilities["setup_in_write"] = True
+        return spec
+
     def setup(self, config: JsonlConfig, catalog: ConfiguredCatalog) -> Iterable[Message]:
+        with open(config.path + ".setups", "a") as marker:  # tests count the setups a run started
+            marker.write("setup\n")
         if config.setup_adds:
             new = {**config.model_dump(mode="json", exclude_none=True), **config.setup_adds}
             if config.token is not None:

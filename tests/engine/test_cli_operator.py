@@ -226,3 +226,15 @@ def test_values_of_secret_named_variables_are_redacted_even_where_the_spec_does_
     anyio.run(engine.checkpoint_name)
     assert token not in engine.redactor.text(f"failed with {token}")
     assert "eu-west-1-region" in engine.redactor.text("eu-west-1-region"), "only secret-named variables"
+
+
+def test_shorthand_flags_that_contradict_or_lack_their_connector_are_usage_errors(tmp_path: Path) -> None:
+    code, _, err = cli("check", "--stripe-api-key", "k", "--postgres-url", "u", "--sheets-spreadsheet-id", "s")
+    assert code == 2 and "--postgres-url and --sheets-spreadsheet-id both choose the destination" in err
+    code, _, err = cli("check", "--stripe-api-key", "k", "--postgres-schema", "analytics")
+    assert code == 2 and "--postgres-schema needs --postgres-url" in err
+    code, _, err = cli("check", "--stripe-api-key", "k", "--sheets-spreadsheet-id", "1AbC", env={})
+    assert code == 2
+    assert "environment variable GOOGLE_APPLICATION_CREDENTIALS is not set (used in --google-credentials)" in err
+    code, _, err = cli("check", "--stripe-api-key", "k", "--google-credentials", str(tmp_path / "missing.json"))
+    assert code == 2 and "--google-credentials: cannot read" in err and "missing.json" in err

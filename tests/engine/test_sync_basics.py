@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import anyio
 import orjson
 import pytest
-from sync_engine import FileStateStore, PipelineConfigError
+from sync_engine import Engine, FileStateStore, PipelineConfigError
 from sync_protocol import (
     ControlMessage,
     EndMessage,
@@ -168,3 +169,18 @@ def test_a_source_may_not_rewrite_the_destination_config(tmp_path: Path) -> None
     assert result.status is RunStatus.SUCCEEDED
     assert orjson.loads(config_file.read_bytes()) == {"path": str(tmp_path / "out.jsonl")}
     assert any(isinstance(m, LogMessage) and "ignored a destination_config" in m.log.message for m in messages)
+
+
+def test_a_destination_whose_write_sets_up_is_not_started_for_setup(tmp_path: Path) -> None:
+    marker = tmp_path / "out.jsonl.setups"
+    plain = pipeline(tmp_path / "plain", {"streams": {"a": 5}})
+    result, _ = run_sync(plain)
+    assert result.status is RunStatus.SUCCEEDED
+    assert (tmp_path / "plain" / "out.jsonl.setups").read_text() == "setup\n"
+    p = pipeline(tmp_path, {"streams": {"a": 5}})
+    p.destination.env = {"JSONL_SETUP_IN_WRITE": "1"}
+    result, _ = run_sync(p)
+    assert result.status is RunStatus.SUCCEEDED and not marker.exists()
+    assert set(ids_by_stream(tmp_path)["a"]) == expected_ids({"a": 5})["a"]
+    anyio.run(Engine(p).setup)  # the setup command still runs it
+    assert marker.read_text() == "setup\n"

@@ -66,6 +66,8 @@ class PostgresDestination(Connector[PostgresConfig]):
     """Typed tables from the catalog, COPY + merge, data and checkpoint in one transaction."""
 
     config_model: ClassVar[type[BaseModel]] = PostgresConfig
+    capabilities: ClassVar[dict[str, Any]] = {"setup_in_write": True}
+    """`write` prepares the schema and tables as `setup` does, so a sync need not start `setup` first."""
 
     def check(self, config: PostgresConfig) -> ConnectionStatus:
         """Connect and verify we may create tables in the target schema (or create the schema)."""

@@ -35,6 +35,7 @@ from sync_protocol import (
     encode_message,
     utc_now,
 )
+from sync_protocol.sdk import VersionAction
 
 from ._config import ConnectorSettings, Pipeline, StateSettings, StreamSelection, load_pipeline, validate_pipeline
 from ._engine import Engine, create_store
@@ -42,10 +43,10 @@ from ._env import environment
 from ._errors import EngineError, PipelineConfigError, StateLockedError
 from ._report import failure_status
 from ._selection import fix_run_ranges
+from ._shorthands import add_flags as add_shorthand_flags
+from ._shorthands import apply as apply_shorthands
 from ._state_ops import describe_state, without_streams
 from ._summary import dry_run_plan, human_summary, streams_table, summary_line
-from .conformance._command import add_arguments as add_conformance_arguments
-from .conformance._command import run_command as run_conformance_command
 from .stores import ManagedStateStore, StateStore
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class _Parser(argparse.ArgumentParser):
 EPILOG = """examples:
   export STRIPE_API_KEY=sk_test_... DATABASE_URL=postgresql://localhost/analytics
   sync-engine sync --stripe-api-key --postgres-url --streams customers,charges
+  sync-engine sync --stripe-api-key --sheets-spreadsheet-id  # key file: $GOOGLE_APPLICATION_CREDENTIALS
   sync-engine sync --pipeline pipeline.yaml            # ${VAR} in it read from the environment or .env
   sync-engine sync --pipeline pipeline.yaml --dry-run  # what a run would read, nothing written
   sync-engine streams --stripe-api-key                 # the source's streams as a table
@@ -105,20 +107,23 @@ def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--streams", help="comma-separated stream names (default: all)")
     parser.add_argument("--state-file", help="file or directory for checkpoints (default: .sync-state/)")
     parser.add_argument("--name", help="pipeline name; its checkpoint is stored under it")
-    parser.add_argument(
-        "--stripe-api-key",
-        nargs="?",
-        const="${STRIPE_API_KEY}",
-        help="source: source-stripe with this key (alone: $STRIPE_API_KEY; keeps the key out of `ps`)",
-    )
-    parser.add_argument("--stripe-api-base", help="source-stripe's API base URL (e.g. a local Stripe API)")
-    parser.add_argument(
-        "--postgres-url",
-        nargs="?",
-        const="${DATABASE_URL}",
-        help="destination: destination-postgres at this URL (alone: $DATABASE_URL)",
-    )
-    parser.add_argument("--postgres-schema", help="destination-postgres's schema")
+    add_shorthand_flags(parser)
+
+
+def _add_conformance_flags(parser: argparse.ArgumentParser) -> None:
+    """`conformance`'s flags; the connector command follows `--`."""
+    parser.add_argument("--config", help="a working config: JSON file path or inline JSON (default: {})")
+    parser.add_argument("--broken-config", help="a config that validates but cannot connect (default: secrets spoiled)")
+    parser.add_argument("--failing-config", help="a config that makes a source fail (for the exit-1 check)")
+    parser.add_argument("--catalog", help="configured catalog for the source read (default: its first streams)")
+    parser.add_argument("--role", choices=("auto", "source", "destination", "both"), default="auto")
+    parser.add_argument("--streams", type=int, default=2, help="streams of the default selection")
+    parser.add_argument("--readback", help='command printing what a destination holds, one {"stream", "data"} a line')
+    parser.add_argument("--skip", action="append", default=[], help="a check to skip (repeatable)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per connector command")
+    parser.add_argument("--junit", help="also write JUnit XML to this file")
+    parser.add_argument("--json", action="store_true", help="NDJSON on stdout instead of the readable report")
+    parser.add_argument("connector", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"sync-engine {_version()}")
+    parser.add_argument("--version", action=VersionAction, lookup=_version)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sync = commands.add_parser(
         "sync", help="run the pipeline", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -175,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     state.add_argument("action", choices=("list", "show", "reset"))
     state.add_argument("--stream", action="append", help="reset only this stream (repeatable)")
     state.add_argument("--yes", action="store_true", help="reset without asking")
-    add_conformance_arguments(commands.add_parser("conformance", help="check a connector against the protocol"))
+    _add_conformance_flags(commands.add_parser("conformance", help="check a connector against the protocol"))
     return parser
 
 
@@ -210,20 +215,6 @@ def settings_env(args: argparse.Namespace, process_env: Mapping[str, str]) -> di
     return environment(process_env, env_file)
 
 
-def _shorthands(args: argparse.Namespace, raw: dict[str, Any]) -> None:
-    """`--stripe-api-key` / `--postgres-url`: the common connectors without writing their configs."""
-    if getattr(args, "stripe_api_key", None) is not None:
-        config: dict[str, Any] = {"api_key": args.stripe_api_key}
-        if args.stripe_api_base:
-            config["api_base"] = args.stripe_api_base
-        raw["source"] = {"command": "source-stripe", "config": config}
-    if getattr(args, "postgres_url", None) is not None:
-        config = {"url": args.postgres_url}
-        if args.postgres_schema:
-            config["schema"] = args.postgres_schema
-        raw["destination"] = {"command": "destination-postgres", "config": config}
-
-
 def pipeline_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> tuple[Pipeline, Path | None]:
     """The pipeline from `--pipeline` (if any) with flags layered over it; its base directory for paths."""
     raw: dict[str, Any] = {}
@@ -232,7 +223,7 @@ def pipeline_from_args(args: argparse.Namespace, env: Mapping[str, str] | None =
         pipeline_path = Path(args.pipeline)
         raw = load_pipeline(pipeline_path, env).model_dump(exclude_unset=True, mode="json")
         base = pipeline_path.resolve().parent
-    _shorthands(args, raw)
+    apply_shorthands(args, raw, os.environ if env is None else env)
     for role in ("source", "destination"):
         command, config = getattr(args, role), getattr(args, f"{role}_config")
         if command or config:
@@ -486,7 +477,9 @@ def run(
     try:
         args = build_parser().parse_args(argv)
         if args.command == "conformance":
-            return run_conformance_command(args, out, err)
+            from .conformance._command import run_command
+
+            return run_command(args, out, err)
         values = settings_env(args, os.environ if env is None else env)
         engine = _engine_for(args, values)
     except (_UsageError, PipelineConfigError) as exc:

@@ -44,6 +44,10 @@ from .stores import FileStateStore, MemoryStateStore, PostgresStateStore, StateS
 
 OnMessage = Callable[[Message], None]
 
+SETUP_IN_WRITE = "setup_in_write"
+"""A destination capability: its `write` does all that `setup` does (idempotently) before it takes input, so a
+sync skips the separate `setup` (one connector start-up less); the `setup` command still runs it."""
+
 
 def _ignore(_: Message) -> None:
     return None
@@ -184,7 +188,8 @@ class Engine:
         stop: anyio.Event | None = None,
         full_refresh: bool | Sequence[str] = False,
     ) -> SyncResult:
-        """Validate, lock the pipeline's checkpoint, discover, select, set up, then run; returns how it ended.
+        """Validate, lock the pipeline's checkpoint, discover, select, set up (unless the destination's `write` does
+        it: the `setup_in_write` capability), then run; returns how it ended.
 
         Setting `stop` ends the run in order: the source stops, the destination commits, the checkpoint is saved
         and `end` says `has_more`. `full_refresh` forgets the checkpoint of the named streams (`True`: all) so
@@ -228,7 +233,8 @@ class Engine:
             opening.read(starting)
         run_id = opening.start()  # what discover and setup report follows `start`
         catalog = await self.configured_catalog(on_message)
-        await self.setup(on_message, catalog)
+        if not (await self.spec("destination")).capabilities.get(SETUP_IN_WRITE):
+            await self.setup(on_message, catalog)  # else the destination's `write` sets up (one process less)
         ranges: dict[str, TimeRange] = {}
         if (await self.spec("source")).capabilities.get("time_range"):
             fixed = starting.run_ranges if starting is not None and not starting.finished else {}

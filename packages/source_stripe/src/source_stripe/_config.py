@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+STRIPE_API = "https://api.stripe.com"
 LIVE_RATE = 100.0
 TEST_RATE = 25.0
 ENDPOINT_RATE = 25.0
@@ -18,7 +19,7 @@ class StripeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     api_key: SecretStr = Field(description="Secret or restricted API key (sk_live_…, rk_live_…, sk_test_…).")
-    api_base: str = Field(default="https://api.stripe.com", description="API base URL (a local server in tests).")
+    api_base: str = Field(default=STRIPE_API, description="API base URL (a local server in tests).")
     account_id: str | None = Field(default=None, description="Connected account to read (Stripe-Account header).")
     start_date: datetime | None = Field(
         default=None, description="Oldest creation time to backfill; default: the account's creation."

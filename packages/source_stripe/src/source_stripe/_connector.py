@@ -36,7 +36,7 @@ from sync_protocol.sdk import Connector, stream_state
 
 from ._backfill import Backfill, StreamRun, status, stream_failed, ts
 from ._config import StripeConfig
-from ._errors import map_stripe_errors
+from ._errors import StripeUnreachableError, map_stripe_errors, unreachable_reason
 from ._events import Change, apply_changes, changes_of, list_changes, skip_listed
 from ._http import StripeHttp, api_version
 from ._plan import plan
@@ -64,7 +64,13 @@ class StripeSource(Connector[StripeConfig]):
             stripe_version=api_version(),
         )
         with map_stripe_errors():
-            client.v1.balance.retrieve()
+            try:
+                client.v1.balance.retrieve()
+            except stripe.APIConnectionError as exc:
+                reason = unreachable_reason(_root_cause(exc))
+                if reason is None:
+                    raise
+                raise StripeUnreachableError(config.api_base, reason) from exc
         return ConnectionStatus(status=ConnectionStatusValue.SUCCEEDED)
 
     def discover(self, config: StripeConfig) -> Catalog:
@@ -145,6 +151,13 @@ class StripeSource(Connector[StripeConfig]):
         finally:
             http.cancel()
             http.close()
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of a chain (the SDK wraps the socket's error in its own)."""
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
+    return exc
 
 
 def _account_start(http: StripeHttp) -> tuple[int, str | None]:

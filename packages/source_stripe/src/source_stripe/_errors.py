@@ -8,19 +8,25 @@
     403 (a restricted key without this permission),
       other 4xx                                       -> StreamError      this stream stops, the others go on
     429, 409, 5xx, network errors after retries       -> TransientError
+    no server at a configured api_base before any
+      answer (refused, name does not resolve)         -> ConfigError      global, at once: names the base URL
 The read path raises `StripeResponseError` (it never loads the stripe SDK); `check` goes through the SDK, whose
 errors are mapped the same way. Messages never contain the API key: anything key-shaped is masked.
 """
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sync_protocol import AuthError, StreamError, TransientError
+from sync_protocol import AuthError, ConfigError, StreamError, TransientError
+
+from ._config import STRIPE_API
 
 UNAVAILABLE_PATTERNS = (
     "only available in testmode",
@@ -47,6 +53,27 @@ class StripeResponseError(Exception):
         self.message = message
         self.code = code
         self.param = param
+
+
+class StripeUnreachableError(Exception):
+    """No server could be reached at the API base before any answer came from it: a wrong `api_base` (or, for
+    Stripe's own address, the network)."""
+
+    def __init__(self, api_base: str, reason: str) -> None:
+        super().__init__(f"cannot reach the Stripe API at {api_base} ({reason})")
+        self.api_base = api_base
+        self.reason = reason
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why a connection could not even be opened (refused, unknown host, no route), or None for other failures."""
+    if isinstance(exc, socket.gaierror):
+        return "the host name does not resolve"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused: nothing listens there"
+    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL):
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 def clean(message: str) -> str:
@@ -96,6 +123,10 @@ def map_stripe_errors(stream: str | None = None) -> Iterator[None]:
         yield
     except StripeResponseError as exc:
         raise to_protocol_error(exc.status, exc.message, exc.code, stream) from exc
+    except StripeUnreachableError as exc:
+        if exc.api_base.rstrip("/") == STRIPE_API:  # Stripe itself out of reach: the network, retried
+            raise TransientError(f"{exc}: is the network down?", stream=stream) from exc
+        raise ConfigError(f"{exc}: check api_base") from exc
     except Exception as exc:
         found = _sdk_error(exc)
         if found is None:

@@ -20,11 +20,13 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 
 from ._config import StripeConfig
-from ._errors import StripeResponseError
+from ._errors import StripeResponseError, StripeUnreachableError, unreachable_reason
 from ._rate import CancelledError, TokenBucket
 from ._streams import generated
 
 RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+UNREACHABLE_RETRIES = 2
+"""Retries of a connection that cannot be opened before the server ever answered (then: a wrong `api_base`)."""
 RateLimitedHook = Callable[[str | None, datetime, str], None]
 """Called with (stream, retry_at, reason) whenever a request waits after a 429."""
 
@@ -69,6 +71,8 @@ class StripeHttp:
         self._endpoints_lock = threading.Lock()
         self.requests = 0
         self.retries = 0
+        self.answered = False
+        """Whether any answer came from the server: from then on, failing to connect is transient."""
 
     def endpoint_bucket(self, endpoint: str) -> TokenBucket:
         """The bucket of one endpoint (a path template such as `/v1/customers/{parent}/payment_methods`)."""
@@ -134,7 +138,9 @@ class StripeHttp:
         """GET `path` with `params`; returns the parsed JSON body. `endpoint` names the budget (default: `path`).
 
         Retries 429, 409, 5xx and network errors with exponential backoff and full jitter, waiting at least
-        `Retry-After`; raises `StripeResponseError` (for `map_stripe_errors`) or `CancelledError`.
+        `Retry-After`; raises `StripeResponseError` (for `map_stripe_errors`) or `CancelledError`. A server
+        that cannot be connected to before it ever answered raises `StripeUnreachableError` after a few quick
+        retries instead of the whole backoff.
         """
         url = self._prefix + path + ("?" + urlencode(params) if params else "")
         own = self.endpoint_bucket(endpoint or path)
@@ -149,6 +155,9 @@ class StripeHttp:
                 self._drop_conn()
                 if self._bucket.cancel.is_set():
                     raise CancelledError("cancelled") from exc
+                reason = None if self.answered else unreachable_reason(exc)
+                if reason is not None and attempt >= min(UNREACHABLE_RETRIES, self._config.max_retries):
+                    raise StripeUnreachableError(self._config.api_base, reason) from exc
                 if attempt >= self._config.max_retries:
                     raise StripeResponseError(0, f"network error talking to Stripe: {type(exc).__name__}") from exc
                 self._backoff(attempt, None)
@@ -175,6 +184,7 @@ class StripeHttp:
         conn = self._conn()
         conn.request("GET", url, headers=self._headers)
         response = conn.getresponse()
+        self.answered = True
         body = response.read()
         headers = {k.lower(): v for k, v in response.getheaders()}
         if response.will_close:

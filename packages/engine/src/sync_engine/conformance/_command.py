@@ -1,4 +1,8 @@
-"""`sync-engine conformance [options] -- CMD [ARGS...]`: the kit from a shell; exit 0 when every check passed."""
+"""`sync-engine conformance [options] -- CMD [ARGS...]`: the kit from a shell; exit 0 when every check passed.
+
+Its flags are defined with the other commands' in `sync_engine._cli`, so `sync-engine` loads this package only to
+run it.
+"""
 
 from __future__ import annotations
 
@@ -16,22 +20,6 @@ from ._context import Readback
 from ._runner import run_conformance
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The subcommand's flags; the connector command follows `--`."""
-    parser.add_argument("--config", help="a working config: JSON file path or inline JSON (default: {})")
-    parser.add_argument("--broken-config", help="a config that validates but cannot connect (default: secrets spoiled)")
-    parser.add_argument("--failing-config", help="a config that makes a source fail (for the exit-1 check)")
-    parser.add_argument("--catalog", help="configured catalog for the source read (default: its first streams)")
-    parser.add_argument("--role", choices=("auto", "source", "destination", "both"), default="auto")
-    parser.add_argument("--streams", type=int, default=2, help="streams of the default selection")
-    parser.add_argument("--readback", help='command printing what a destination holds, one {"stream", "data"} a line')
-    parser.add_argument("--skip", action="append", default=[], help="a check to skip (repeatable)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per connector command")
-    parser.add_argument("--junit", help="also write JUnit XML to this file")
-    parser.add_argument("--json", action="store_true", help="NDJSON on stdout instead of the readable report")
-    parser.add_argument("connector", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
 
 
 def _json(value: str | None, what: str) -> dict[str, Any] | None:

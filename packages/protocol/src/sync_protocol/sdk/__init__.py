@@ -1,6 +1,6 @@
 """What a Python connector author uses: subclass `Connector`, then call `main(MyConnector())`."""
 
-from ._cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_json_argument, main, run, validate_argument
+from ._cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, VersionAction, load_json_argument, main, run, validate_argument
 from ._connector import Connector, record, stream_state
 from ._raw import RawRecord, decode_raw_record
 from ._redact import REDACTED, Redactor, find_secrets
@@ -15,6 +15,7 @@ __all__ = [
     "MessageWriter",
     "RawRecord",
     "Redactor",
+    "VersionAction",
     "decode_raw_record",
     "encode_record_fast",
     "find_secrets",

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, NoReturn, TypeVar
 
@@ -52,9 +53,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _build_parser(name: str, version: str = "unknown") -> argparse.ArgumentParser:
+class VersionAction(argparse.Action):
+    """`--version` that looks the version up only when asked (a metadata lookup costs every start ~20 ms)."""
+
+    def __init__(self, option_strings: list[str], dest: str, lookup: Callable[[], str], **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit", **kwargs)
+        self.lookup = lookup
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> NoReturn:
+        sys.stdout.write(f"{parser.prog} {self.lookup()}\n")
+        parser.exit()
+
+
+def _build_parser(name: str, version: Callable[[], str]) -> argparse.ArgumentParser:
     parser = _Parser(prog=name, description="A sync-protocol connector: NDJSON messages on stdout.")
-    parser.add_argument("--version", action="version", version=f"{name} {version}")
+    parser.add_argument("--version", action=VersionAction, lookup=version)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands.add_parser("spec", help="print the connector's spec")
     for command, needs in {
@@ -241,7 +254,7 @@ def run(
     redactor = Redactor()
     try:
         name = prog or type(connector).__name__
-        args = _build_parser(name, connector_version(connector, name)).parse_args(argv)
+        args = _build_parser(name, partial(connector_version, connector, name)).parse_args(argv)
         if args.command not in COMMANDS or not connector.supports(args.command):
             raise UsageError(f"this connector does not support `{args.command}`")
         config = None
