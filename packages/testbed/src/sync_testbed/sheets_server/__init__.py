@@ -5,10 +5,9 @@ Run it standalone with `python -m sync_testbed.sheets_server` (`--help` lists it
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
+from .. import _serving
 from ._a1 import column_letters, quote_title
 from ._app import Call, FakeSheets, Faults, SheetsHTTPServer, classify
 from ._auth import Auth, generate_private_key
@@ -34,15 +33,6 @@ __all__ = [
 ]
 
 
-@contextmanager
-def running_server(api: FakeSheets | None = None, port: int = 0) -> Iterator[SheetsHTTPServer]:
+def running_server(api: FakeSheets | None = None, port: int = 0) -> AbstractContextManager[SheetsHTTPServer]:
     """Serve `api` (a fresh fake by default) on 127.0.0.1 in a background thread."""
-    server = SheetsHTTPServer(api or FakeSheets(), port)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    return _serving.serving(SheetsHTTPServer(api or FakeSheets(), port))

@@ -17,12 +17,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
+from .._serving import LocalHTTPServer
 from . import _model
 from ._auth import Auth, TokenError
 from ._model import ApiError, Spreadsheet, invalid
@@ -366,20 +367,12 @@ class Handler(BaseHTTPRequestHandler):
         self._serve("PUT")
 
 
-class SheetsHTTPServer(ThreadingHTTPServer):
-    """A threaded server on 127.0.0.1 bound to one `FakeSheets`."""
-
-    daemon_threads = True
-    allow_reuse_address = True
+class SheetsHTTPServer(LocalHTTPServer):
+    """A threaded server on 127.0.0.1 bound to one `FakeSheets`; its `url` is a client's `api_endpoint`."""
 
     def __init__(self, api: FakeSheets, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), Handler)
+        super().__init__(Handler, port)
         self.api = api
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. http://127.0.0.1:12345 (the `api_endpoint` of a client)."""
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
     @property
     def token_uri(self) -> str:

@@ -5,10 +5,9 @@ Run it standalone with `python -m sync_testbed.stripe_server` (`--help` lists it
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
+from .. import _serving
 from ._app import ApiError, FakeStripe, Faults, StripeHTTPServer
 from ._data import FIXTURES, RESOURCES, Collection, Resource, Store, load_samples
 
@@ -27,16 +26,6 @@ __all__ = [
 ]
 
 
-@contextmanager
-def running_server(api: FakeStripe | None = None, port: int = 0) -> Iterator[StripeHTTPServer]:
+def running_server(api: FakeStripe | None = None, port: int = 0) -> AbstractContextManager[StripeHTTPServer]:
     """Serve `api` (a fresh empty account by default) on 127.0.0.1 in a background thread."""
-    api = api or FakeStripe(Store(load_samples()))
-    server = StripeHTTPServer(api, port)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    return _serving.serving(StripeHTTPServer(api or FakeStripe(Store(load_samples())), port))

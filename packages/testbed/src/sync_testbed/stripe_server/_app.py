@@ -5,17 +5,17 @@ from __future__ import annotations
 import random
 import socket
 import struct
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from .._serving import LocalHTTPServer
 from ._data import FAN_OUT, RESOURCES_BY_PATH, Collection, Store, UndeletableError
 
 CHILD_ROUTES = {
@@ -533,22 +533,9 @@ class Handler(BaseHTTPRequestHandler):
         self._serve("DELETE")
 
 
-class StripeHTTPServer(ThreadingHTTPServer):
+class StripeHTTPServer(LocalHTTPServer):
     """A threaded server on 127.0.0.1 bound to one `FakeStripe`."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-
     def __init__(self, api: FakeStripe, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), Handler)
+        super().__init__(Handler, port)
         self.api = api
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up mid-answer (a killed source) is normal here; anything else is printed."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. http://127.0.0.1:12345."""
-        return f"http://127.0.0.1:{self.server_address[1]}"
