@@ -23,13 +23,12 @@ from sync_protocol import (
     StreamStatusMessage,
     StreamStatusValue,
 )
-from sync_protocol.sdk import Connector
+from sync_protocol.sdk import Connector, Inbox
 
 from . import _tabs
 from ._cells import CHAR_LIMIT
 from ._client import SheetsClient
 from ._config import SheetsConfig
-from ._inbox import Inbox
 from ._tabs import tab_title
 from ._writer import WriteSession
 

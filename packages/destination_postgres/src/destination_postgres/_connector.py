@@ -25,13 +25,12 @@ from sync_protocol import (
     StreamStatusValue,
     error_message,
 )
-from sync_protocol.sdk import Connector, RawRecord, Redactor
+from sync_protocol.sdk import Connector, Inbox, RawRecord, Redactor
 
 from . import _ddl, _state_table
 from ._config import PostgresConfig
 from ._ddl import StreamTable
 from ._errors import Phase, map_psycopg_errors, worth_retrying
-from ._inbox import Inbox
 from ._naming import collisions, table_name
 from ._pool import ConnectionPool
 from ._writer import WriteSession

@@ -1,4 +1,4 @@
-"""Reading stdin on a thread of its own, so the write loop wakes up even while the source is silent.
+"""Reading stdin on a thread of its own, so a destination's write loop wakes up even while the source is silent.
 
 Without it a checkpoint that arrived just before a pause in the input would wait, uncommitted and unechoed,
 until the next message. Messages are handed over through a deque (no lock or condition per message); the
@@ -12,20 +12,20 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterator
+from typing import Generic, TypeVar
 
-from sync_protocol import Message
-from sync_protocol.sdk import RawRecord
+Item = TypeVar("Item")
 
 _MAX_QUEUED = 2_000
 """Messages parsed ahead of the write loop, at most."""
 
 
-class Inbox:
+class Inbox(Generic[Item]):
     """Iterates a blocking message iterator on a daemon thread; `get(timeout)` returns None on timeout."""
 
-    def __init__(self, messages: Iterator[Message | RawRecord]) -> None:
+    def __init__(self, messages: Iterator[Item]) -> None:
         self._messages = messages
-        self._queue: deque[Message | RawRecord] = deque()
+        self._queue: deque[Item] = deque()
         self._wakeup = threading.Event()
         self._waiting = False
         self._space = threading.Event()
@@ -57,7 +57,7 @@ class Inbox:
             self._done = True
             self._wakeup.set()
 
-    def get(self, timeout: float) -> Message | RawRecord | None:
+    def get(self, timeout: float) -> Item | None:
         """The next message; None if none came within `timeout` s. `StopIteration` at the end of input."""
         if self._full and len(self._queue) <= _MAX_QUEUED // 2:
             self._full = False
