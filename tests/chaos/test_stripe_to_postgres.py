@@ -95,27 +95,6 @@ MARKERS = {"source": "source_stripe", "destination": "destination-postgres"}
 PAGE = 100
 
 
-def restart(server: LocalServer) -> None:
-    """`pg_ctl restart -m immediate`: every connection drops at once, as in a server crash."""
-    subprocess.run(
-        [
-            *server._prefix,
-            server._pg_ctl,
-            "-D",
-            str(server._data),
-            "-l",
-            str(server._log),
-            "-m",
-            "immediate",
-            "-w",
-            "restart",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
 def chaos_run(
     command: list[str],
     rng: random.Random,
@@ -144,7 +123,7 @@ def chaos_run(
             os.kill(engine.pid, signal.SIGKILL)  # its connectors live in sessions of their own: they see pipes close
             break
         if victim == "postgres" and server is not None:
-            restart(server)
+            server.restart()
             continue
         for pid in roles[victim]:
             os.kill(pid, signal.SIGKILL)

@@ -29,20 +29,6 @@ from .conftest import COMMAND
 STREAMS = {"a": 3_000, "b": 3_000}
 
 
-def _restart_after(server: LocalServer, down_s: float) -> None:
-    """Stop the server (fast shutdown: every connection is cut), wait, start it again on the same port."""
-    run = [*server._prefix, server._pg_ctl, "-D", str(server._data)]
-    subprocess.run([*run, "-m", "fast", "-w", "stop"], check=True, capture_output=True, timeout=60)
-    time.sleep(down_s)
-    options = (
-        f"-k {server._dir} -p {server.port} -h 127.0.0.1 -c fsync=off -c synchronous_commit=off"
-        " -c full_page_writes=off -c max_connections=200"
-    )
-    subprocess.run(
-        [*run, "-l", str(server._log), "-w", "start", "-o", options], check=True, capture_output=True, timeout=60
-    )
-
-
 def _committed_states(url: str, schema: str) -> int:
     try:
         with psycopg.connect(url, connect_timeout=2) as conn:
@@ -87,7 +73,7 @@ def test_an_outage_mid_run_ends_with_every_row_exactly_once(tmp_path: Path) -> N
             while _committed_states(server.url, schema) < 1 and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert engine.poll() is None, "the run ended before the outage"
-            _restart_after(server, down_s=4.0)
+            server.restart("fast", down_s=4.0)
             out, err = engine.communicate(timeout=120)
         lines = [orjson.loads(line) for line in out.splitlines()]
         end = lines[-1]["end"]
