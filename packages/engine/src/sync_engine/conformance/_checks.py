@@ -224,10 +224,14 @@ def redelivered(lines: Sequence[Line], catalog: ConfiguredCatalog, committed: se
     return out
 
 
+_DESTINATION_OWN = frozenset({"log", "error", "stream_status", "control", "stats"})
+"""What a destination may say of its own between echoes (row counts, logs, ...): not echoes."""
+
+
 def echo_order(sent: Sequence[bytes], lines: Sequence[Line]) -> list[Finding]:
     """The destination echoed exactly the states and unknown messages it was sent, in order."""
     expected = [orjson.loads(s) for s in sent]
-    echoed = [line for line in lines if line.message.type not in ("log", "error", "stream_status", "control")]
+    echoed = [line for line in lines if line.message.type not in _DESTINATION_OWN]
     found: list[Finding] = []
     for index, want in enumerate(expected):
         if index >= len(echoed):
