@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sync_testbed import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_postgres_load import count_rows, drop_schema, run_writer, server_cpu_s  # noqa: E402
-from bench_startup import _free_port, _wait  # noqa: E402
 
 KEY = "sk_test_bench_e2e"
 STREAMS = ("customers", "charges")
@@ -191,7 +191,7 @@ def main() -> int:
 
     database = None if args.url else start_server()
     url = args.url or database.url  # type: ignore[union-attr]
-    port = _free_port()
+    port = free_port()
     per_stream = args.objects // len(STREAMS)
     server = subprocess.Popen(
         [sys.executable, "-m", "sync_testbed.stripe_server", "--port", str(port), "--scale", str(per_stream),
@@ -203,7 +203,7 @@ def main() -> int:
     total = per_stream * len(STREAMS)
     results: dict[str, list[dict[str, Any]]] = {**{f"{b:g}": [] for b in budgets}, "leg": []}
     try:
-        _wait(port)
+        wait_for_port(port, "the local Stripe API")
         with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp_name:
             tmp = Path(tmp_name)
             # a warm-up sync of the first days gives the configured catalog the engine hands the destination

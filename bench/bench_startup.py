@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,29 +29,13 @@ import time
 from pathlib import Path
 
 import orjson
+from sync_testbed import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 KEY = "sk_test_bench_startup"
 STARTS = 7
 SCHEMA = "bench_startup"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError("the local Stripe API did not start")
 
 
 def _children_cpu() -> float:
@@ -106,7 +89,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from sync_testbed.postgres import start_server
 
-    port = _free_port()
+    port = free_port()
     stripe = subprocess.Popen(
         [sys.executable, "-m", "sync_testbed.stripe_server", "--port", str(port), "--scale", "10", "--streams",
          "customers", "--key", KEY],
@@ -125,7 +108,7 @@ def main() -> int:
     figures |= {"bare": [], "imports": []}
     commands: dict[str, list[tuple[float, float]]] = {}
     try:
-        _wait(port)
+        wait_for_port(port, "the local Stripe API")
         with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
             env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
             env |= {"STRIPE_API_KEY": KEY, "DATABASE_URL": url, "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache")}
