@@ -7,9 +7,31 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
+
+import orjson
 
 Server = TypeVar("Server", bound="LocalHTTPServer")
+
+
+class JSONHandler(BaseHTTPRequestHandler):
+    """A request handler that answers with JSON bodies, as both APIs do."""
+
+    content_type: ClassVar[str] = "application/json"
+
+    def _own_headers(self) -> dict[str, str]:
+        """Headers the API puts on every answer (none by default)."""
+        return {}
+
+    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = orjson.dumps(payload)
+        self.send_response(status)
+        self.send_header("Content-Type", self.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in {**self._own_headers(), **(headers or {})}.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
 
 
 class LocalHTTPServer(ThreadingHTTPServer):

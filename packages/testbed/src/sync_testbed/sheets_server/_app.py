@@ -17,13 +17,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
-from .._serving import LocalHTTPServer
+from .._serving import JSONHandler, LocalHTTPServer
 from . import _model
 from ._auth import Auth, TokenError
 from ._model import ApiError, Spreadsheet, invalid
@@ -266,9 +265,10 @@ def _values_range(
     raise _not_found(f"values/{a1}:{action}")
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JSONHandler):
     """One request: the token endpoint, or authenticate, count, inject faults, answer JSON over keep-alive."""
 
+    content_type = "application/json; charset=UTF-8"
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server: SheetsHTTPServer
@@ -346,16 +346,6 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, self.server.api.auth.grant(form))
         except TokenError as exc:
             self._send(exc.status, exc.body)
-
-    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = orjson.dumps(payload)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self) -> None:
         self._serve("GET")

@@ -9,13 +9,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import orjson
-
-from .._serving import LocalHTTPServer
+from .._serving import JSONHandler, LocalHTTPServer
 from ._data import FAN_OUT, RESOURCES_BY_PATH, Collection, Store, UndeletableError
 
 CHILD_ROUTES = {
@@ -455,7 +452,7 @@ def _unknown(method: str, path: str) -> ApiError:
     return ApiError(404, f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs.")
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JSONHandler):
     """One request: authenticate, inject faults, answer JSON with Content-Length over keep-alive."""
 
     protocol_version = "HTTP/1.1"
@@ -512,16 +509,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._send(200, payload)
 
-    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = orjson.dumps(payload)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Request-Id", f"req_{time.monotonic_ns()}")
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+    def _own_headers(self) -> dict[str, str]:
+        return {"Request-Id": f"req_{time.monotonic_ns()}"}
 
     def do_GET(self) -> None:
         self._serve("GET")
