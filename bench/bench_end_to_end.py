@@ -174,8 +174,8 @@ def capture(tmp: Path, api: str, catalog: dict[str, Any], out: Path) -> int:
 def leg(tmp: Path, url: str, catalog: dict[str, Any], records: Path, schema: str) -> dict[str, Any]:
     """The Postgres leg alone: the captured records piped from the file into `destination-postgres write`."""
     pg0 = server_cpu_s(url)
-    seconds, _, _, cpu = run_writer({"url": url, "schema": schema}, catalog, records, tmp)
-    return {"wall": seconds, "cpu": {"destination": cpu, "postgres": server_cpu_s(url) - pg0}}
+    run = run_writer({"url": url, "schema": schema}, catalog, records, tmp)
+    return {"wall": run.seconds, "cpu": {"destination": run.cpu_s, "postgres": server_cpu_s(url) - pg0}}
 
 
 def main() -> int:
