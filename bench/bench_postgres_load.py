@@ -41,6 +41,7 @@ import msgspec
 import orjson
 import psycopg
 from psycopg import sql
+from sync_protocol.sdk import RawRecord, decode_raw_record
 from sync_testbed.postgres import start_server
 from sync_testbed.stripe_server import FIXTURES
 
@@ -289,7 +290,6 @@ def load_in_process(
     with psycopg.connect(url) as conn:
         shapes = {name: table_columns(conn, schema, name) for name in streams}
     lines = {name: [record_line(name, data) for data in records] for name, records in streams.items()}
-    envelope = msgspec.json.Decoder(_Envelope).decode
 
     def typed_decoder(columns: list[tuple[str, str]]) -> Callable[[bytes], Any]:
         fields = [(f"c{i}", msgspec.Raw, msgspec.Raw(b"null")) for i in range(len(columns))]
@@ -309,14 +309,14 @@ def load_in_process(
         with psycopg.connect(url) as conn:
             prepare_session(conn, True)
             if client_typed:
-                _load_typed(conn, table, lines[name], envelope, typed_decoder(columns), batch)
+                _load_typed(conn, table, lines[name], typed_decoder(columns), batch)
                 return
             encoder, loader = RowEncoder(name, ("id",)), StreamLoader(table, "bench")
             for start in range(0, len(lines[name]), batch):
                 rows = Batch()
                 for line in lines[name][start : start + batch]:
-                    body = envelope(line).record
-                    encoder.add(rows, bytes(body.data), body.deleted)
+                    record = _raw(line)
+                    encoder.add(rows, record.data, record.deleted)
                 with conn.cursor() as cur:
                     loader.apply(cur, rows, overwriting=False, skip_unchanged=False)
                 conn.commit()
@@ -324,23 +324,17 @@ def load_in_process(
     return in_threads(work, list(streams))
 
 
-class _Body(msgspec.Struct):
-    stream: str
-    data: msgspec.Raw
-    emitted_at: str
-    deleted: bool = False
-
-
-class _Envelope(msgspec.Struct):
-    type: str
-    record: _Body
+def _raw(line: bytes) -> RawRecord:
+    """The record on `line` as the writer's SDK hands it over (data as its original bytes)."""
+    record = decode_raw_record(line)
+    assert record is not None, "the bench's own record lines are plain"
+    return record
 
 
 def _load_typed(
     conn: psycopg.Connection[Any],
     table: Any,
     lines: list[bytes],
-    envelope: Callable[[bytes], _Envelope],
     decode: Callable[[bytes], Any],
     batch: int,
 ) -> None:
@@ -363,7 +357,7 @@ def _load_typed(
     for start in range(0, len(lines), batch):
         out = bytearray()
         for line in lines[start : start + batch]:
-            data = bytes(envelope(line).record.data)
+            data = _raw(line).data
             typed = decode(data)
             cells = []
             for i, kind in enumerate(kinds):
