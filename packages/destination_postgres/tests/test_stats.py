@@ -126,3 +126,45 @@ def test_a_value_that_does_not_fit_falls_back_to_the_tolerant_projection(
         ("numeric-string", 12, None, False),  # one pass: "12" fits a bigint; "now" is no date-time
         ("word", None, None, None),
     ]
+
+
+def stored(db: Any, schema: str, name: str = "s") -> dict[str, int]:
+    query = sql.SQL("SELECT id, n FROM {}").format(sql.Identifier(schema, name))
+    return dict(db.execute(query).fetchall())
+
+
+def test_a_first_load_without_client_keys_still_merges_repeats_and_tombstones(
+    harness: ConnectorHarness, config: dict[str, Any], pg_schema: str, db: Any
+) -> None:
+    """Into an empty table, batches go out without keys; repeats inside a batch, repeats across batches and
+    tombstones make the server fill the keys in, and the result is what a keyed merge gives."""
+    cat = catalog(stream("s", PROPS))
+    small = config | {"batch_size": 4}
+    messages: list[Message] = [
+        record("s", {"id": "a", "n": 1}),
+        record("s", {"id": "b", "n": 1}),
+        record("s", {"id": "a", "n": 2}),  # a repeat inside the first batch
+        stream_state("s", 1),
+        record("s", {"id": "c", "n": 1}),
+        record("s", {"id": "b", "n": 2}),  # a repeat of an earlier batch
+        record("s", {"id": "d", "n": 1}),
+        stream_state("s", 2),
+        record("s", {"id": "c"}, deleted=True),  # a tombstone for a row loaded in this run
+        record("s", {"id": "e", "n": 1}),
+        stream_state("s", 3),
+    ]
+    result = harness.write(small, cat, messages)
+    assert [s.source_state.data for s in result.states] == [1, 2, 3]
+    assert stored(db, pg_schema) == {"a": 2, "b": 2, "d": 1, "e": 1}
+    assert totals(result.messages) == (5, 1, 1)  # a, b, c, d, e inserted; b updated; c deleted
+
+
+def test_a_first_load_without_client_keys_reports_a_missing_key_as_before(
+    harness: ConnectorHarness, config: dict[str, Any], pg_schema: str, db: Any
+) -> None:
+    cat = catalog(stream("s", PROPS))
+    messages: list[Message] = [record("s", {"id": "a", "n": 1}), record("s", {"n": 2}), stream_state("s", 1)]
+    result = harness.write(config, cat, messages)
+    [error] = [m.error for m in result.messages if m.type == "error"]
+    assert error.stream == "s" and "no value for primary key ['id']" in error.message
+    assert result.states == [] and stored(db, pg_schema) == {}

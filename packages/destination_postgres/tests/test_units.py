@@ -5,9 +5,10 @@ from __future__ import annotations
 import destination_postgres
 import pytest
 from destination_postgres import PostgresConfig, pg_type_for
+from destination_postgres._batch import Batch, RowEncoder
 from destination_postgres._naming import column_name, fit_identifier, table_name
 from pydantic import ValidationError
-from sync_protocol import ConfigError
+from sync_protocol import ConfigError, StreamError
 
 
 def test_exported_members() -> None:
@@ -82,3 +83,26 @@ def test_config_rules() -> None:
         PostgresConfig.model_validate({"url": "postgresql://h/db", "schema": "pg_catalog"})
     with pytest.raises(ValidationError):
         PostgresConfig.model_validate({"schema": "x"})
+
+
+def _staged_keys(records: list[bytes]) -> tuple[list[bytes], bool]:
+    encoder, batch = RowEncoder("s", ("id",)), Batch()
+    for data in records:
+        encoder.add(batch, data, False)
+    return batch.tail_keys, batch.has_duplicates
+
+
+def test_a_key_has_one_spelling_so_repeats_are_found_however_they_are_escaped() -> None:
+    keys, duplicates = _staged_keys([b'{"id":"cus_A","n":1}', b'{"n":2,"id":"cus_\\u0041"}'])
+    assert keys == [b'["cus_A"]', b'["cus_A"]'] and duplicates
+    keys, duplicates = _staged_keys([b'{"id":"a\\u0000b"}', b'{"id": 7}', b'{"id":"x y"}'])
+    assert keys == ['["a\ufffdb"]'.encode(), b"[7]", b'["x y"]'] and not duplicates
+
+
+def test_a_record_without_its_key_or_with_broken_json_is_a_stream_error() -> None:
+    with pytest.raises(StreamError, match="no value for primary key"):
+        _staged_keys([b'{"id":null}'])
+    with pytest.raises(StreamError, match="no value for primary key"):
+        _staged_keys([b'{"name":"x"}'])
+    with pytest.raises(StreamError, match="not valid JSON"):
+        _staged_keys([b'{"id":"a",}'])

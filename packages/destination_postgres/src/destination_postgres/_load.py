@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from sync_protocol import StreamError
 
 from ._batch import COPY_SIGNATURE, COPY_TRAILER, Batch
 from ._ddl import StreamTable
@@ -54,6 +55,9 @@ class StreamLoader:
         self.sql = MergeSql(table, run_id)
         self.plain_insert = False
         """Try a plain INSERT first (set by the caller for tables that held no rows when the run began)."""
+        self.keyless = True
+        """New batches may leave their keys out (the calling thread reads it); cleared for good once plain
+        INSERTs are over for this table, since every merge then needs the keys."""
         self.one_pass = True
         """Project with one `jsonb_to_record` per row; cleared for good at the first value that does not fit."""
 
@@ -84,6 +88,8 @@ class StreamLoader:
 
         `skip_unchanged` first drops staged rows whose stored row has the same `_sync_hash` (a re-run of
         unchanged data then costs a hash and an index probe per row instead of a jsonb parse and an update).
+        A batch without keys goes straight into a plain INSERT; anything else that needs its keys has the server
+        fill them in first.
         """
         statements = self.sql
         with cur.copy(statements.copy()) as copy:
@@ -94,8 +100,12 @@ class StreamLoader:
             copy.write(COPY_TRAILER)
         target = self.target(overwriting)
         unique = self.table.unique
+        keyless = not batch.keyed and bool(self.table.primary_key)
+        if keyless and (batch.has_deletes or skip_unchanged or not (unique and self.plain_insert)):
+            self._fill_keys(cur)
+            keyless = False
         counts = Counts()
-        if batch.has_duplicates and unique:
+        if unique and not keyless and (batch.has_duplicates or not batch.keyed):  # unknown: keys came late
             cur.execute(statements.drop_superseded())
         if batch.has_deletes and self.table.primary_key:
             if not unique:
@@ -109,14 +119,26 @@ class StreamLoader:
             cur.execute(statements.drop_unchanged(target))
             cur.execute("RESET enable_hashjoin")
             cur.execute("RESET enable_mergejoin")
-        counts += self._insert(cur, overwriting)
+        counts += self._insert(cur, overwriting, keyless)
         cur.execute(statements.truncate_stage())
         return counts
 
-    def _insert(self, cur: psycopg.Cursor[Any], overwriting: bool) -> Counts:
+    def _fill_keys(self, cur: psycopg.Cursor[Any]) -> None:
+        """Compute the staged rows' keys on the server; `StreamError` if a record has no value for one."""
+        cur.execute(self.sql.fill_keys())
+        if cur.execute(self.sql.has_missing_key()).fetchone() == (True,):
+            raise self._missing_key()
+
+    def _missing_key(self) -> StreamError:
+        props = [c.prop for c in self.table.primary_key]
+        stream = self.table.stream
+        return StreamError(f"stream {stream!r}: a record has no value for primary key {props}", stream=stream)
+
+    def _insert(self, cur: psycopg.Cursor[Any], overwriting: bool, keyless: bool) -> Counts:
         """Run the cheapest insert that works: a plain INSERT into a table that was empty when this run began
         (keys rarely repeat across batches; the first repeated key falls back to the upsert for good), the
-        one-pass projection (the first value that does not fit falls back to the tolerant one for good)."""
+        one-pass projection (the first value that does not fit falls back to the tolerant one for good).
+        A batch without keys gets them from the server when it falls back."""
         unique = self.table.unique
         while True:
             plain = unique and self.plain_insert
@@ -131,8 +153,16 @@ class StreamLoader:
             except psycopg.errors.UniqueViolation:
                 if not plain:
                     raise
-                self.plain_insert = False
+                self.plain_insert = self.keyless = False
+                if keyless:
+                    self._fill_keys(cur)
+                    cur.execute(self.sql.drop_superseded())
+                    keyless = False
                 continue
+            except psycopg.errors.NotNullViolation:
+                if keyless:  # a key that is missing gets the client's message; a wrong type PostgreSQL's
+                    self._fill_keys(cur)
+                raise
             except psycopg.errors.DataError:
                 if not self.one_pass:
                     raise

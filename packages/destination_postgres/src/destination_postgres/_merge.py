@@ -48,6 +48,17 @@ class MergeSql:
     def truncate_stage(self) -> sql.Composed:
         return sql.SQL("TRUNCATE {}").format(_STAGE)
 
+    def fill_keys(self) -> sql.Composed:
+        """Key the staged rows that came without one: a JSON array of the key's values, as the client makes it."""
+        values = sql.SQL(", ").join(
+            sql.SQL("raw::jsonb -> {}").format(sql.Literal(c.prop)) for c in self.table.primary_key
+        )
+        return sql.SQL("UPDATE {} SET pk = jsonb_build_array({})::text WHERE pk IS NULL").format(_STAGE, values)
+
+    def has_missing_key(self) -> sql.Composed:
+        """Whether a staged row has no value (or null) for a key property."""
+        return sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE pk::jsonb @> '[null]')").format(_STAGE)
+
     def drop_superseded(self) -> sql.Composed:
         """Keep only the last staged row of each key."""
         return sql.SQL("DELETE FROM {s} a USING {s} b WHERE a.pk = b.pk AND a.seq < b.seq").format(s=_STAGE)

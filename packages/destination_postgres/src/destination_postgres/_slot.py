@@ -47,7 +47,7 @@ class Slot:
     loader: StreamLoader
     encoder: RowEncoder
     state: StreamState | None
-    batch: Batch = field(default_factory=Batch)
+    batch: Batch = field(init=False)
     """Filling (calling thread only)."""
     jobs: deque[Job] = field(default_factory=deque)
     scheduled: bool = False
@@ -71,10 +71,16 @@ class Slot:
     skip_unchanged: bool | None = None
     """Whether the table held rows before this run (worker side, looked up once)."""
     oldest_state: float | None = None
+    overwrite: bool = field(init=False)
+    """The stream replaces its table (a field, not a property: it is read for every record)."""
 
-    @property
-    def overwrite(self) -> bool:
-        return self.table.mode == DestinationSyncMode.OVERWRITE
+    def __post_init__(self) -> None:
+        self.overwrite = self.table.mode == DestinationSyncMode.OVERWRITE
+        self.batch = self.new_batch()
+
+    def new_batch(self) -> Batch:
+        """An empty batch; without keys while the table is loaded with plain INSERTs (the loader decides)."""
+        return Batch(keyed=not (self.table.unique and self.loader.keyless))
 
     def close_overwrite(self, *, swapped: bool) -> None:
         """Its overwrite was swapped in or dropped: nothing is held any more (caller holds the condition)."""

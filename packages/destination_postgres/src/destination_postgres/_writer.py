@@ -77,6 +77,7 @@ class WriteSession:
         self._waiting: list[Slot] = []
         """Slots holding a checkpoint in their filling batch (some may have flushed since)."""
         self._cond = threading.Condition()
+        self._batch_size = config.batch_size
         self._ready: deque[Slot] = deque()
         self._queued_bytes = 0
         self._queued_jobs = 0
@@ -117,7 +118,7 @@ class WriteSession:
             return
         if slot.overwrite:
             slot.needs_finish = True
-        if batch.count >= self._config.batch_size:
+        if batch.count >= self._batch_size:
             if batch.states:
                 self.flush(slot, cut=True)
             elif len(batch.rows) >= self._config.batch_bytes:  # no checkpoint for too long: memory first
@@ -205,7 +206,7 @@ class WriteSession:
         slot.oldest_state = None
         if slot.failing or (kind is Kind.LOAD and batch.count == 0 and not batch.states):
             return
-        slot.batch = batch.split_at_last_state() if cut and batch.uncovered else Batch()
+        slot.batch = batch.split_at_last_state() if cut and batch.uncovered else slot.new_batch()
         self._enqueue(slot, Job(kind, batch))
 
     def _enqueue(self, slot: Slot, job: Job) -> None:
