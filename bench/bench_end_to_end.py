@@ -7,13 +7,20 @@ account budget is the figure under test (`--budgets`), its per-endpoint budget i
 account budget is the binding one (Stripe's default 25 req/s per endpoint would cap two streams at 50 req/s).
 
 A budget of B req/s at 100 objects a page moves at most B * 100 objects/s: the share of the budget is
-objects/s ÷ (B * 100), over the data phase (the engine's `start` message to its `end`, so connector start-up is
-left out; the whole CLI wall time is printed too). The Postgres leg alone, in the same rounds: the very records and
-states the source emitted, read once into a file beforehand (untimed), piped into `destination-postgres write`.
+objects/s ÷ (B * 100), over the data phase (the engine's `start` message to its `end`; `start` precedes the
+source's discover and the connectors' start, so that is inside; the whole CLI wall time is printed too). The
+Postgres leg alone, in the same rounds: the very records and states the source emitted, read once into a file
+beforehand (untimed), piped into `destination-postgres write`.
 
 CPU per process is read from /proc while each sync runs: the engine, its source and destination, the fake server
 (it shares the cores with everything else; a real Stripe would not) and PostgreSQL's backends. Rounds are
 interleaved (each budget, then the Postgres leg); medians are reported with the load average.
+
+What separates the causes: the fake server logs each request's arrival, so each sync reports its requests per second
+over time, split into ramp, steady state (between 10% and 90% of its requests) and tail; and each budget also runs
+into an echo-only destination (bench/connectors/bench_destination.py: states echoed, nothing parsed or stored), so
+PostgreSQL's and the destination's CPU are out of the way. A sync that keeps the budget into the echo destination
+but not into Postgres is held back by contention for the cores.
 
     uv run python bench/bench_end_to_end.py --objects 200000 --rounds 3     (DATABASE_URL, else a throwaway server)
 """
