@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import orjson
 import pytest
 from pydantic import BaseModel
-from sync_protocol import ConfiguredCatalog, Message, SourceStateMessage
-from sync_protocol.sdk import Connector, RawRecord, decode_raw_record, run
+from sync_protocol import (
+    ConfiguredCatalog,
+    Message,
+    SourceInput,
+    SourceStateMessage,
+    SyncState,
+    decode_message,
+)
+from sync_protocol.sdk import (
+    Connector,
+    RawRecord,
+    decode_raw_record,
+    emitted_at_text,
+    encode_record_fast,
+    record,
+    run,
+    stream_state,
+)
 
 CATALOG = '{"streams": [{"name": "s", "json_schema": {"type": "object"}}]}'
 
@@ -96,3 +113,56 @@ def test_bad_records_fail_with_the_problem_named(line: bytes, problem: str) -> N
 )
 def test_the_fast_decoder_declines_what_it_cannot_vouch_for(line: bytes) -> None:
     assert decode_raw_record(line) is None
+
+
+class RawSource(Connector[Config]):
+    """Emits each given JSON object as it is, the way a source forwards an API response's objects."""
+
+    config_model: ClassVar[type[BaseModel]] = Config
+    objects: ClassVar[list[bytes]] = []
+
+    def read(
+        self, config: Config, catalog: ConfiguredCatalog, state: SyncState | None, inputs: Iterator[SourceInput]
+    ) -> Iterable[Message | RawRecord]:
+        for data in RawSource.objects:
+            yield RawRecord.from_json("s", data, emitted_at_text(datetime(2024, 1, 1, tzinfo=UTC)))
+        yield stream_state("s", {"done": True})
+
+
+def read_raw(objects: list[bytes]) -> tuple[int, bytes]:
+    RawSource.objects = objects
+    out = io.BytesIO()
+    code = run(RawSource(), ["read", "--config", "{}", "--catalog", CATALOG], stdout=out, stderr=io.StringIO())
+    return code, out.getvalue()
+
+
+def test_a_source_emits_json_objects_as_they_are_one_line_each() -> None:
+    compact = b'{"id":"a","name":"Zo\xc3\xab","n":1.50e0}'
+    pretty = b'{\n  "id": "b",\n  "text": "two\\nlines",\n  "nested": {"a": [1, 2]}\n}'
+    code, output = read_raw([compact, pretty])
+    assert code == 0
+    first, second, state = output.splitlines()
+    assert (
+        first
+        == b'{"type":"record","record":{"stream":"s","data":' + compact + b',"emitted_at":"2024-01-01T00:00:00Z"}}'
+    )
+    assert decode_message(second) == record(
+        "s", {"id": "b", "text": "two\nlines", "nested": {"a": [1, 2]}}, emitted_at=datetime(2024, 1, 1, tzinfo=UTC)
+    )
+    assert decode_message(state) == stream_state("s", {"done": True})
+
+
+def test_a_raw_record_is_written_as_the_parsed_one_would_be() -> None:
+    now = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    for deleted in (False, True):
+        parsed = record("s", {"id": "x", "é": [1, None]}, emitted_at=now, deleted=deleted)
+        raw = RawRecord.from_json("s", orjson.dumps(parsed.record.data), emitted_at_text(now), deleted)
+        assert raw.line() == encode_record_fast(parsed)
+
+
+@pytest.mark.parametrize("data", [b'[{"id":1}]', b'"{}"', b'{"a":"\xff"}'])
+def test_a_source_cannot_emit_what_is_not_an_object_in_utf8(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        RawRecord.from_json("s", data, "2024-01-01T00:00:00Z")
+    code, output = read_raw([data])
+    assert code == 1 and b'"type":"record"' not in output and b'"type":"error"' in output

@@ -25,8 +25,9 @@ from sync_protocol import (
     SyncMode,
     TimeRange,
     error_message,
+    utc_now,
 )
-from sync_protocol.sdk import record, stream_state
+from sync_protocol.sdk import RawRecord, emitted_at_text, stream_state
 
 from ._config import StripeConfig
 from ._errors import StreamSkipped
@@ -149,7 +150,7 @@ class Backfill:
         self._on_idle = on_idle
         self._keys = itertools.count()
 
-    def run(self, runs: list[StreamRun]) -> Iterator[Message]:
+    def run(self, runs: list[StreamRun]) -> Iterator[Message | RawRecord]:
         """Yield records, states and statuses until every segment of every stream is done or stopped."""
         workers = self._config.max_concurrency
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stripe-page")
@@ -217,7 +218,7 @@ class Backfill:
 
     def _apply(
         self, run: StreamRun, key: int, page: Page
-    ) -> Iterator[tuple[Message | None, Segment | None, int | None]]:
+    ) -> Iterator[tuple[Message | RawRecord | None, Segment | None, int | None]]:
         segment = run.segments.pop(key)
         outcome = page.outcome or advance(
             segment,
@@ -229,8 +230,9 @@ class Backfill:
         )
         name = run.stream.name
         objects = page.objects if run.stream.parent else page.objects[: outcome.emit]
-        for obj in objects:
-            yield record(name, obj), None, None
+        emitted_at = emitted_at_text(utc_now())  # the page's objects were all read at this moment
+        for data in objects:
+            yield RawRecord.from_json(name, data, emitted_at), None, None
         run.records += len(objects)
         for replacement in outcome.replacements:
             new_key = next(self._keys)

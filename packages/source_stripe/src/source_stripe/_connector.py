@@ -32,7 +32,7 @@ from sync_protocol import (
     TimeRange,
     error_message,
 )
-from sync_protocol.sdk import Connector, stream_state
+from sync_protocol.sdk import Connector, RawRecord, stream_state
 
 from ._backfill import Backfill, StreamRun, status, stream_failed, ts
 from ._config import StripeConfig
@@ -83,7 +83,7 @@ class StripeSource(Connector[StripeConfig]):
         catalog: ConfiguredCatalog,
         state: SyncState | None,
         inputs: Iterator[SourceInput],
-    ) -> Iterable[Message]:
+    ) -> Iterable[Message | RawRecord]:
         """Backfill what is not covered, apply events to incremental streams, then apply pushed events.
 
         Every configured stream ends with `complete` or `skipped`, also after a stream error. The requests made
@@ -106,7 +106,7 @@ class StripeSource(Connector[StripeConfig]):
         state: SyncState | None,
         inputs: Iterator[SourceInput],
         counter: list[StripeHttp],
-    ) -> Iterable[Message]:
+    ) -> Iterable[Message | RawRecord]:
         notices: queue.Queue[Message] = queue.Queue()
         pushed: queue.Queue[SourceInput | None] = queue.Queue()
         bucket = TokenBucket(config.rate(), config.burst)

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sync_protocol import RecordMessage, StreamError
 from sync_protocol.sdk import record
 
@@ -139,7 +140,8 @@ def apply_changes(http: StripeHttp, config: StripeConfig, changes: Iterable[Chan
 def _records(http: StripeHttp, config: StripeConfig, change: Change) -> list[RecordMessage]:
     stream = change.stream
     if change.relist:
-        children, _ = list_children(http, config, stream, change.object_id)
+        listed, _ = list_children(http, config, stream, change.object_id)
+        children: list[dict[str, Any]] = [orjson.loads(c) for c in listed]  # few: parsed to check the filters
         return [record(stream.name, c) for c in children if matches_filters(config, stream, c)]
     current = retrieve(http, stream, change.object_id) if stream.retrieve_path else None
     if current is None and stream.retrieve_path is None and not change.deleted:

@@ -135,7 +135,18 @@ class StripeHttp:
         stream: str | None = None,
         endpoint: str | None = None,
     ) -> Any:
-        """GET `path` with `params`; returns the parsed JSON body. `endpoint` names the budget (default: `path`).
+        """GET `path` with `params`; returns the parsed JSON body (see `get_body`)."""
+        return orjson.loads(self.get_body(path, params, stream=stream, endpoint=endpoint))
+
+    def get_body(
+        self,
+        path: str,
+        params: list[tuple[str, str]] | None = None,
+        *,
+        stream: str | None = None,
+        endpoint: str | None = None,
+    ) -> bytes:
+        """GET `path` with `params`; returns the body of the 200 answer. `endpoint` names the budget (default: `path`).
 
         Retries 429, 409, 5xx and network errors with exponential backoff and full jitter, waiting at least
         `Retry-After`; raises `StripeResponseError` (for `map_stripe_errors`) or `CancelledError`. A server
@@ -164,7 +175,7 @@ class StripeHttp:
                 attempt += 1
                 continue
             if status == 200:
-                return orjson.loads(body)
+                return body
             if status in RETRY_STATUSES and attempt < self._config.max_retries:
                 retry_after = _retry_after(headers.get("retry-after"))
                 delay = self._delay(attempt, retry_after)

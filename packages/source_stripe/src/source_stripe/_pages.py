@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from ._config import StripeConfig
 from ._errors import StripeResponseError, map_stripe_errors
@@ -15,36 +19,68 @@ from ._streams import STREAMS_BY_NAME, StreamDef
 
 @dataclass
 class Page:
-    """One list page: the objects (newest first), whether more follow, and the cursor id and second.
+    """One list page: the objects as their JSON bytes (newest first), whether more follow, the cursor id and second.
 
     For per-parent streams the page is one of parents: `objects` are the children of the parents the
     precomputed `outcome` emits, and `times`/`last_id`/`has_more` describe the parent list.
     """
 
-    objects: list[dict[str, Any]]
+    objects: list[bytes]
     has_more: bool
     last_id: str | None
     times: list[int] = field(default_factory=list)
     requests: int = 1
     outcome: PageOutcome | None = None
+    ids: list[str] = field(default_factory=list)
+    """The objects' ids (of a page of parents: the parents')."""
+
+
+class _ListBody(msgspec.Struct):
+    data: list[msgspec.Raw] = []
+    has_more: bool = False
+
+
+_decode_list = msgspec.json.Decoder(_ListBody).decode
+
+
+@functools.cache
+def _head_decoder(time_field: str) -> Callable[[bytes], Any]:
+    """Decodes an object's `id` and creation fields, skipping over everything else."""
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [("id", str), ("created", Any, None)]
+    if time_field != "created":
+        fields.append((time_field, Any, None))
+    return msgspec.json.Decoder(msgspec.defstruct("Head", fields)).decode
+
+
+def creation_second(value: Any, created: Any, default: int) -> int:
+    """An object's creation second from its time field, else `created`; `default` when Stripe sends null."""
+    if value is None:
+        value = created
+    return int(value) if isinstance(value, int | float) else default
 
 
 def object_time(stream: StreamDef, obj: dict[str, Any], default: int = 0) -> int:
     """The creation second of `obj` (invoice items carry it in `date`); `default` when Stripe sends null."""
-    value = obj.get(stream.time_field)
-    if value is None:
-        value = obj.get("created")
-    return int(value) if isinstance(value, int | float) else default
+    return creation_second(obj.get(stream.time_field), obj.get("created"), default)
 
 
-def page_times(stream: StreamDef, objects: list[dict[str, Any]], segment: Segment) -> list[int]:
-    """Creation seconds of a newest-first page; a null `created` (e.g. some accounts) takes its neighbour's."""
+def read_list(stream: StreamDef, body: bytes, newest: int = 0) -> Page:
+    """A list answer as a page: each object kept as its bytes (it is emitted as is), with its id and creation
+    second decoded beside it; a null creation second takes its newer neighbour's (`newest` for the first)."""
+    listed = _decode_list(body)
+    decode = _head_decoder(stream.time_field)
+    objects: list[bytes] = []
+    ids: list[str] = []
     times: list[int] = []
-    previous = (segment.open_lt - 1) if segment.open_lt is not None else 0
-    for obj in objects:
-        previous = object_time(stream, obj, previous)
+    previous = newest
+    for raw in listed.data:
+        data = bytes(raw)
+        head = decode(data)
+        previous = creation_second(getattr(head, stream.time_field), head.created, previous)
+        objects.append(data)
+        ids.append(head.id)
         times.append(previous)
-    return times
+    return Page(objects, listed.has_more, ids[-1] if ids else None, times, ids=ids)
 
 
 def filter_params(config: StripeConfig, stream: StreamDef) -> list[tuple[str, str]]:
@@ -68,10 +104,8 @@ def list_params(config: StripeConfig, stream: StreamDef, segment: Segment) -> li
 def fetch_page(http: StripeHttp, config: StripeConfig, stream: StreamDef, segment: Segment) -> Page:
     """One page of a top-level stream."""
     with map_stripe_errors(stream.name):
-        body = http.get(stream.path, list_params(config, stream, segment), stream=stream.name)
-    objects: list[dict[str, Any]] = body.get("data", [])
-    last = objects[-1]["id"] if objects else None
-    return Page(objects, bool(body.get("has_more")), last, page_times(stream, objects, segment))
+        body = http.get_body(stream.path, list_params(config, stream, segment), stream=stream.name)
+    return read_list(stream, body, (segment.open_lt - 1) if segment.open_lt is not None else 0)
 
 
 def fetch_children(
@@ -92,18 +126,17 @@ def fetch_children(
         target_objects=config.segment_objects,
         max_split=config.max_split,
     )
-    ids = [obj["id"] for obj in parents.objects[: outcome.emit]]
+    ids = parents.ids[: outcome.emit]
     lists = list(fan_out.map(lambda parent_id: list_children(http, config, stream, parent_id), ids))
     children = [child for found, _ in lists for child in found]
     requests = 1 + sum(n for _, n in lists)
-    return Page(children, parents.has_more, parents.last_id, parents.times, requests, outcome)
+    return Page(children, parents.has_more, parents.last_id, parents.times, requests, outcome, parents.ids)
 
 
-def list_children(
-    http: StripeHttp, config: StripeConfig, stream: StreamDef, parent_id: str
-) -> tuple[list[dict[str, Any]], int]:
-    """Every child of one parent (all pages) and the number of requests; a parent gone since is empty."""
-    children: list[dict[str, Any]] = []
+def list_children(http: StripeHttp, config: StripeConfig, stream: StreamDef, parent_id: str) -> tuple[list[bytes], int]:
+    """Every child of one parent (all pages, as JSON bytes) and the number of requests; a parent gone since is
+    empty."""
+    children: list[bytes] = []
     after: str | None = None
     requests = 0
     path = stream.path.replace("{parent}", parent_id)
@@ -115,17 +148,17 @@ def list_children(
             params.append(("starting_after", after))
         with map_stripe_errors(stream.name):
             try:
-                body = http.get(path, params, stream=stream.name, endpoint=stream.path)
+                body = http.get_body(path, params, stream=stream.name, endpoint=stream.path)
             except StripeResponseError as exc:
                 if exc.status == 404 and exc.code == "resource_missing":
                     return children, requests + 1  # the parent was deleted meanwhile
                 raise
         requests += 1
-        data: list[dict[str, Any]] = body.get("data", [])
-        children.extend(data)
-        if not body.get("has_more") or not data:
+        page = read_list(stream, body)
+        children.extend(page.objects)
+        if not page.has_more or not page.objects:
             return children, requests
-        after = data[-1]["id"]
+        after = page.last_id
 
 
 def retrieve(http: StripeHttp, stream: StreamDef, object_id: str) -> dict[str, Any] | None:

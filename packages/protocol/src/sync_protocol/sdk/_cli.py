@@ -192,7 +192,7 @@ def _stdin_raw_messages(stdin: IO[bytes], writer: MessageWriter) -> Iterator[Mes
             yield message
 
 
-def _emit_all(writer: MessageWriter, messages: Iterable[Message]) -> None:
+def _emit_all(writer: MessageWriter, messages: Iterable[Message | RawRecord]) -> None:
     for message in messages:
         writer.write(message)
 

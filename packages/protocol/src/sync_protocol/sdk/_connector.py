@@ -61,8 +61,11 @@ class Connector(Generic[ConfigT]):
         catalog: ConfiguredCatalog,
         state: SyncState | None,
         inputs: Iterator[SourceInput],
-    ) -> Iterable[Message]:
-        """Yield records, states and statuses for the configured streams, resuming from `state`."""
+    ) -> Iterable[Message | RawRecord]:
+        """Yield records, states and statuses for the configured streams, resuming from `state`.
+
+        A record may come as a `RawRecord` whose data is already JSON (`RawRecord.from_json`): it is written as is.
+        """
         raise NotImplementedError
 
     def write(self, config: ConfigT, catalog: ConfiguredCatalog, messages: Iterator[Message]) -> Iterable[Message]:

@@ -40,8 +40,43 @@ class RawRecord(msgspec.Struct, gc=False):
     def from_message(cls, message: RecordMessage) -> RawRecord:
         """A parsed record as a raw one (the slow path: lines the fast decoder declined)."""
         record = message.record
-        emitted = orjson.dumps(record.emitted_at, option=orjson.OPT_UTC_Z).decode()[1:-1]
-        return cls(record.stream, orjson.dumps(record.data), emitted, record.deleted)
+        return cls(record.stream, orjson.dumps(record.data), emitted_at_text(record.emitted_at), record.deleted)
+
+    @classmethod
+    def from_json(cls, stream: str, data: bytes, emitted_at: str, deleted: bool = False) -> RawRecord:
+        """A record for a source to emit whose `data` is one JSON object as bytes, e.g. an object of an API
+        response sliced out with `msgspec.Raw`: the source then neither builds it in Python nor encodes it again.
+
+        The bytes are trusted to be JSON (the engine rejects a line that is not); they are compacted when they span
+        lines (pretty-printed responses) and raise `ValueError` unless they are an object in valid UTF-8.
+        """
+        if not data.startswith(b"{"):
+            raise ValueError(f"record data of stream {stream!r} is not a JSON object: {data[:40]!r}")
+        if not data.isascii():
+            data.decode()  # UnicodeDecodeError is a ValueError
+        if b"\n" in data or b"\r" in data:  # inside JSON strings these are escaped: this is layout
+            data = msgspec.json.format(data, indent=-1)
+        return cls(stream, data, emitted_at, deleted)
+
+    def line(self) -> bytes:
+        """The record as one NDJSON line (newline included), in the form `encode_record_fast` gives."""
+        deleted = b',"deleted":true}}\n' if self.deleted else b"}}\n"
+        return b"".join(
+            (
+                b'{"type":"record","record":{"stream":',
+                orjson.dumps(self.stream),
+                b',"data":',
+                self.data,
+                b',"emitted_at":',
+                orjson.dumps(self.emitted_at),
+                deleted,
+            )
+        )
+
+
+def emitted_at_text(value: datetime) -> str:
+    """`value` as the wire carries an `emitted_at` (RFC 3339, UTC written as `Z`)."""
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z).decode()[1:-1]
 
 
 class _Body(msgspec.Struct):

@@ -9,6 +9,7 @@ import orjson
 
 from .._messages import Message, RecordMessage
 from .._ndjson import encode_message
+from ._raw import RawRecord
 from ._redact import Redactor
 
 FLUSH_BYTES = 64 * 1024
@@ -36,9 +37,11 @@ class MessageWriter:
         self._buffer = bytearray()
         self._lock = threading.Lock()
 
-    def write(self, message: Message) -> None:
+    def write(self, message: Message | RawRecord) -> None:
         """Encode and queue one message; non-record messages flush immediately."""
-        if isinstance(message, RecordMessage):
+        if isinstance(message, RawRecord):
+            self.write_line(message.line(), flush=False)
+        elif isinstance(message, RecordMessage):
             self.write_line(encode_record_fast(message), flush=False)
         else:
             self.write_line(encode_message(self._redactor.message(message)))

@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--endpoint-rate", type=float, default=0.0, help="requests/s per endpoint before a 429 (Stripe: 25; 0 = off)"
     )
+    parser.add_argument("--request-log", help="append each request's arrival (time.monotonic() seconds) to this file")
     args = parser.parse_args(argv)
     store = Store(load_samples(), start=args.start, end=args.end)
     for path in filter(None, args.streams.split(",")):
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     api.faults.rate_500 = args.rate_500
     api.faults.rate_reset = args.rate_reset
     api.faults.endpoint_rate = args.endpoint_rate
+    if args.request_log:
+        api.request_log = open(args.request_log, "a")  # open while the server runs
     server = StripeHTTPServer(api, args.port)
     sys.stderr.write(f"fake Stripe API on {server.url} ({args.scale} objects per stream)\n")
     try:
@@ -47,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         server.server_close()
+        if api.request_log is not None:
+            api.request_log.close()
     return 0
 
 

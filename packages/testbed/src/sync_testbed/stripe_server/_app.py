@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .._serving import JSONHandler, LocalHTTPServer
@@ -144,6 +144,9 @@ class FakeStripe:
         self._lock = threading.Lock()
         self.request_times: list[float] = []
         self.paths: list[str] = []
+        self.request_log: IO[str] | None = None
+        """When set, each request's arrival (`time.monotonic()` seconds, a clock every process shares) is appended
+        as a line: a benchmark reads the rate it was called at over time."""
 
     def reseed(self, seed: int) -> None:
         """Restart the fault dice."""
@@ -168,8 +171,12 @@ class FakeStripe:
     def count(self, path: str) -> None:
         """Remember one API request (for budgets and assertions)."""
         with self._lock:
-            self.request_times.append(time.monotonic())
+            now = time.monotonic()
+            self.request_times.append(now)
             self.paths.append(path)
+            if self.request_log is not None:
+                self.request_log.write(f"{now:.6f}\n")
+                self.request_log.flush()
 
     def enter(self) -> None:
         """A request is being answered (counts concurrency)."""
