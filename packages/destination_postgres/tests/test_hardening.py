@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import psycopg
@@ -275,6 +277,32 @@ def test_a_server_never_reachable_is_a_global_error_that_says_what_to_do(harness
     assert (error.error.level, error.error.failure_type) == ("global", "system_error")
     assert "cannot reach PostgreSQL" in error.error.message and "server is running" in error.error.message
     assert "sekret-pw-1" not in str(result.messages) + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("wrong", "failure_type", "why"),
+    [
+        ("database", "config_error", 'database "no_such_db" does not exist'),
+        ("role", "auth_error", 'role "no_such_role" does not exist'),
+    ],
+)
+def test_a_refused_login_fails_at_once_without_retrying(
+    harness: ConnectorHarness, postgres_url: str, wrong: str, failure_type: str, why: str
+) -> None:
+    """The server answered and said no: waiting `connect_retry_s` for it to change its mind only delays the
+    error (it took a minute); libpq gives these refusals no SQLSTATE, so they are known by their text."""
+    parts = urlsplit(postgres_url)
+    if wrong == "database":
+        parts = parts._replace(path="/no_such_db")
+    else:
+        parts = parts._replace(netloc=f"no_such_role@{parts.hostname}:{parts.port or 5432}")
+    config = {"url": urlunsplit(parts), "connect_retry_s": 30}
+    started = time.monotonic()
+    result = harness.write(config, catalog(stream("s", INT_ID)), [record("s", {"id": 1})], expect_exit=1)
+    [error] = result.of_type(ErrorMessage)
+    assert (error.error.level, error.error.failure_type) == ("global", failure_type)
+    assert why in error.error.message
+    assert time.monotonic() - started < 15, "refused logins are not retried"
 
 
 @pytest.mark.parametrize("password", ["p%ss w0rdzz", "50%zzqq!x"])

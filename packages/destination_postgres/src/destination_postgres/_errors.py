@@ -52,7 +52,7 @@ def translate(
     exc: psycopg.Error, redactor: Redactor, *, stream: str | None = None, phase: Phase = Phase.WORK
 ) -> ConnectorError:
     """The toolkit error for one psycopg error (see the module tree); scrubs `exc` itself in place."""
-    sqlstate = exc.sqlstate or ""
+    sqlstate = _sqlstate(exc)
     detail = redactor.text(str(exc))
     message = _first_line(detail, type(exc).__name__)
     exc.args = (detail,)  # the original travels on as __cause__ into stack traces
@@ -77,10 +77,31 @@ def translate(
     return StreamError(f"writing stream {stream!r} failed: {message}", stream=stream, internal_message=detail)
 
 
+_REFUSALS = (
+    ("password authentication failed", "28P01"),
+    ("no pg_hba.conf entry", "28000"),
+    ('role "', "28000"),  # role "x" does not exist
+    ('database "', "3D000"),  # database "x" does not exist
+)
+"""Server refusals libpq reports when connecting, without a SQLSTATE: known by their (English) text."""
+
+
+def _sqlstate(exc: psycopg.Error) -> str:
+    """The error's SQLSTATE, or the one a refused connection stands for (libpq gives those none)."""
+    if exc.sqlstate:
+        return exc.sqlstate
+    text = str(exc)
+    if "FATAL:" in text:
+        for marker, sqlstate in _REFUSALS:
+            if marker in text and (sqlstate != "3D000" or "does not exist" in text):
+                return sqlstate
+    return ""
+
+
 def worth_retrying(exc: psycopg.Error) -> bool:
     """Whether a failed connection attempt may succeed later: the server refused, did not answer, or is
     starting up or shutting down (not a refused login, an unknown database or an unknown host)."""
-    sqlstate = exc.sqlstate or ""
+    sqlstate = _sqlstate(exc)
     if sqlstate:
         return sqlstate in ("57P03", "57P01", "53300")  # cannot connect now, admin shutdown, too many connections
     return isinstance(exc, psycopg.OperationalError) and "could not translate host name" not in str(exc)
