@@ -95,6 +95,10 @@ MARKERS = {"source": "source_stripe", "destination": "destination-postgres"}
 PAGE = 100
 
 
+FLOWING_BYTES = 64 * 1024
+"""Input the destination must have read since the last fault before the next one: about 25 records."""
+
+
 def chaos_run(
     command: list[str],
     rng: random.Random,
@@ -102,21 +106,26 @@ def chaos_run(
     done: int,
     pause: tuple[float, float],
     server: LocalServer | None,
+    destination_input: Path,
 ) -> list[str]:
-    """One engine invocation; at random moments (`pause` seconds apart) while both connectors run, kill -9 its source
-    or destination or the engine itself, or restart PostgreSQL (when `server` is given), until `kills` faults landed
-    or it exits; then reap everything of it. Faults take turns (`done` landed before); returns them."""
+    """One engine invocation; at random moments (`pause` seconds apart) while records flow to the destination (it
+    read `FLOWING_BYTES` since the last fault), kill -9 its source or destination or the engine itself, or restart
+    PostgreSQL (when `server` is given), until `kills` faults landed or it exits; then reap everything of it.
+    Faults take turns (`done` landed before); returns them. Waiting for records keeps faults off the start-up
+    (specs, discover), where they would prove nothing about resuming."""
     kinds = KINDS if server is not None else tuple(k for k in KINDS if k != "postgres")
     engine = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     victims: list[str] = []
     connectors: set[int] = set()
+    mark = destination_input.stat().st_size
     while len(victims) < kills and engine.poll() is None:
         time.sleep(rng.uniform(*pause))
         running = {pid: cmdline(pid) for pid in children(engine.pid)}
         connectors.update(running)
         roles = {kind: [pid for pid, line in running.items() if marker in line] for kind, marker in MARKERS.items()}
-        if not (roles["source"] and roles["destination"]):
-            continue  # still starting, or between attempts: a fault now would not land mid-run
+        if not (roles["source"] and roles["destination"]) or destination_input.stat().st_size - mark < FLOWING_BYTES:
+            continue  # still starting, between attempts, or no records yet: a fault now would not land mid-run
+        mark = destination_input.stat().st_size
         victim = kinds[(done + len(victims)) % len(kinds)]
         victims.append(victim)
         if victim == "engine":
@@ -197,7 +206,7 @@ def test_stripe_to_postgres_survives_kills_and_storms(
     store.generate("charges", count, start=1_650_000_000, end=1_650_000_000 + count // 20)  # dense seconds
     faults = stripe_api.api.faults
     faults.rate_429, faults.rate_500, faults.latency_s = 0.05, 0.05, 0.02
-    rate = 100 if chaos_long else 10  # requests/s: slow enough that kills land mid-run
+    rate = 25 if chaos_long else 5  # requests/s: slow enough that every fault lands while records flow
     destination, log = teed_destination(tmp_path)
     command = engine_command(pipeline_file(tmp_path, stripe_api, postgres_url, pg_schema, rate, destination))
     tally = Redelivery(postgres_url, pg_schema, STREAMS, log)
@@ -209,7 +218,7 @@ def test_stripe_to_postgres_survives_kills_and_storms(
     lag: int | None = None
     while len(victims) < wanted and not committed(postgres_url, pg_schema)[1]:
         tally.begin()
-        landed = chaos_run(command, rng, wanted - len(victims), len(victims), pause, restartable)
+        landed = chaos_run(command, rng, wanted - len(victims), len(victims), pause, restartable, log)
         if lag is not None:
             after_engine_kills.append((lag, tally.end()))
         saved = PostgresStateStore(postgres_url, pg_schema).load(NAME)
