@@ -31,6 +31,7 @@ from . import _ddl, _state_table
 from ._config import PostgresConfig
 from ._ddl import StreamTable
 from ._errors import Phase, map_psycopg_errors, worth_retrying
+from ._load import tables_with_rows
 from ._naming import collisions, table_name
 from ._pool import ConnectionPool
 from ._writer import WriteSession
@@ -123,9 +124,10 @@ class PostgresDestination(Connector[PostgresConfig]):
             with map_psycopg_errors(redactor):
                 stored = _state_table.read_states(conn, config.target_schema)
                 lz4 = _ddl.lz4_available(conn)
+                populated = tables_with_rows(conn, list(tables.values()))
                 conn.commit()
             pool = ConnectionPool(config, redactor, lz4, config.parallel_streams, conn)
-            session = WriteSession(config, tables, stored, pool, redactor)
+            session = WriteSession(config, tables, stored, pool, redactor, populated)
             session.failed |= {s.name for s in catalog.streams if s.name not in tables}
             session.run_id = uuid.uuid4().hex
             yield from _write_loop(session, messages, min(0.2, config.max_state_delay_s or 0.2))

@@ -93,10 +93,6 @@ class JobRunner:
                     self._globals.store(cur, globals_[-1])
             else:
                 globals_ = []
-                if slot.skip_unchanged is None:
-                    slot.skip_unchanged = loader.has_rows(cur)
-                    loader.plain_insert = not slot.skip_unchanged
-                    loader.keyless = loader.keyless and loader.plain_insert
                 if batch.count:
                     counts = loader.apply(cur, batch, overwriting=False, skip_unchanged=slot.skip_unchanged)
                     out.append(stats_message(stream, counts))

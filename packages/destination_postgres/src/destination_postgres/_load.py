@@ -32,6 +32,16 @@ def prepare_session(conn: psycopg.Connection[Any], lz4: bool) -> None:
     conn.commit()
 
 
+def tables_with_rows(conn: psycopg.Connection[Any], tables: list[StreamTable]) -> set[str]:
+    """The streams whose table holds any row (asked once, before the first batch is encoded)."""
+    held: set[str] = set()
+    for table in tables:
+        query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table.schema, table.table))
+        if conn.execute(query).fetchone() == (True,):
+            held.add(table.stream)
+    return held
+
+
 @dataclass
 class Counts:
     """Rows a merge inserted, updated and deleted (committed or not: the caller knows)."""
@@ -54,7 +64,7 @@ class StreamLoader:
         self.table = table
         self.sql = MergeSql(table, run_id)
         self.plain_insert = False
-        """Try a plain INSERT first (set by the caller for tables that held no rows when the run began)."""
+        """Try a plain INSERT first (for tables that held no rows when the run began: `held_rows`)."""
         self.keyless = True
         """New batches may leave their keys out (the calling thread reads it); cleared for good once plain
         INSERTs are over for this table, since every merge then needs the keys."""
@@ -65,9 +75,10 @@ class StreamLoader:
         """The table batches go to: the stream's table, or the new one an overwrite builds."""
         return self.sql.target(overwriting)
 
-    def has_rows(self, cur: psycopg.Cursor[Any]) -> bool:
-        """Whether the stream's table holds any row (then unchanged rows are worth looking for)."""
-        return cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(self.target(False))).fetchone() == (True,)
+    def held_rows(self, held: bool) -> None:
+        """Whether the stream's table held rows when the run began: then unchanged rows are worth looking for and
+        every batch needs its keys; else plain INSERTs of batches without keys come first."""
+        self.plain_insert = self.keyless = not held
 
     def begin_overwrite(self, cur: psycopg.Cursor[Any]) -> None:
         """Create the table an overwrite loads into: the same shape as the live one, empty (caller commits)."""

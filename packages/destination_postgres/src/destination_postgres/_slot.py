@@ -68,8 +68,8 @@ class Slot:
     """States of an overwrite, echoed at the swap (worker side)."""
     held_counts: Counts = field(default_factory=Counts)
     """What an overwrite's batches did to its new table, reported at the swap (worker side)."""
-    skip_unchanged: bool | None = None
-    """Whether the table held rows before this run (worker side, looked up once)."""
+    skip_unchanged: bool = False
+    """Whether the table held rows before this run (set when the slot is made, before its first batch)."""
     oldest_state: float | None = None
     overwrite: bool = field(init=False)
     """The stream replaces its table (a field, not a property: it is read for every record)."""

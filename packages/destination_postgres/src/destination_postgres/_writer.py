@@ -31,6 +31,7 @@ from typing import Any
 
 from sync_protocol import (
     ConnectorError,
+    DestinationSyncMode,
     ErrorLevel,
     Message,
     SourceStateMessage,
@@ -66,9 +67,12 @@ class WriteSession:
         states: dict[str, Any],
         pool: ConnectionPool,
         redactor: Redactor,
+        populated: set[str],
     ) -> None:
         self._config = config
         self._tables = tables
+        self._populated = populated
+        """Streams whose table held rows when the run began."""
         self._stored = states
         self._pool = pool
         self._redactor = redactor
@@ -179,11 +183,15 @@ class WriteSession:
             )
             return None
         previous = self._stored.get(_state_table.stream_key(stream))
+        loader = StreamLoader(table, self.run_id)
+        held = stream in self._populated and table.mode != DestinationSyncMode.OVERWRITE  # overwrites fill new tables
+        loader.held_rows(held)
         slot = Slot(
             table=table,
-            loader=StreamLoader(table, self.run_id),
+            loader=loader,
             encoder=RowEncoder(stream, tuple(c.prop for c in table.primary_key)),
             state=StreamState.model_validate(previous) if previous is not None else None,
+            skip_unchanged=held,
         )
         self._slots[stream] = slot
         if not self._started:
