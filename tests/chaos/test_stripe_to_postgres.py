@@ -3,6 +3,7 @@ must equal the server's data exactly, and the checkpoint's ranges and progress m
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +97,17 @@ MARKERS = {"source": "source_stripe", "destination": "destination-postgres"}
 PAGE = 100
 
 
-FLOWING_BYTES = 64 * 1024
-"""Input the destination must have read since the last fault before the next one: about 25 records."""
+def row_count(url: str, schema: str) -> int:
+    """Rows committed in the streams' tables (0 before they exist)."""
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        total = 0
+        for stream in STREAMS:
+            found = conn.execute("SELECT to_regclass(%s)", (f'"{schema}"."{stream}"',)).fetchone()
+            if found and found[0] is not None:
+                query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, stream))
+                row = conn.execute(query).fetchone()
+                total += int(row[0]) if row else 0
+        return total
 
 
 def chaos_run(
@@ -106,26 +117,33 @@ def chaos_run(
     done: int,
     pause: tuple[float, float],
     server: LocalServer | None,
-    destination_input: Path,
+    rows_committed: Callable[[], int],
+    step: int,
 ) -> list[str]:
-    """One engine invocation; at random moments (`pause` seconds apart) while records flow to the destination (it
-    read `FLOWING_BYTES` since the last fault), kill -9 its source or destination or the engine itself, or restart
+    """One engine invocation; at random moments (`pause` seconds apart) while records flow (at least `step` more
+    rows committed since the last fault), kill -9 its source or destination or the engine itself, or restart
     PostgreSQL (when `server` is given), until `kills` faults landed or it exits; then reap everything of it.
-    Faults take turns (`done` landed before); returns them. Waiting for records keeps faults off the start-up
-    (specs, discover), where they would prove nothing about resuming."""
+    Faults take turns (`done` landed before); returns them. Waiting for rows spreads the faults over the whole
+    load instead of its start-up (specs, discover, the first pages), where they would prove little."""
     kinds = KINDS if server is not None else tuple(k for k in KINDS if k != "postgres")
     engine = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     victims: list[str] = []
     connectors: set[int] = set()
-    mark = destination_input.stat().st_size
+    mark = rows_committed()
     while len(victims) < kills and engine.poll() is None:
         time.sleep(rng.uniform(*pause))
         running = {pid: cmdline(pid) for pid in children(engine.pid)}
         connectors.update(running)
         roles = {kind: [pid for pid, line in running.items() if marker in line] for kind, marker in MARKERS.items()}
-        if not (roles["source"] and roles["destination"]) or destination_input.stat().st_size - mark < FLOWING_BYTES:
-            continue  # still starting, between attempts, or no records yet: a fault now would not land mid-run
-        mark = destination_input.stat().st_size
+        if not (roles["source"] and roles["destination"]):
+            continue  # still starting, or between attempts: a fault now would not land mid-run
+        try:
+            now = rows_committed()
+        except psycopg.OperationalError:
+            continue  # PostgreSQL is still restarting
+        if now < mark + step:
+            continue
+        mark = now
         victim = kinds[(done + len(victims)) % len(kinds)]
         victims.append(victim)
         if victim == "engine":
@@ -214,11 +232,13 @@ def test_stripe_to_postgres_survives_kills_and_storms(
     started = time.monotonic()
     victims: list[str] = []
     wanted, pause = (24, (0.8, 2.0)) if chaos_long else (4, (0.3, 1.0))
+    step = 2 * count // (wanted + 2)  # rows committed between faults: they spread over the whole load
+    rows_committed = functools.partial(row_count, postgres_url, pg_schema)
     after_engine_kills: list[tuple[int, tuple[int, int]]] = []  # (the checkpoint's lag, (re-delivered, read))
     lag: int | None = None
     while len(victims) < wanted and not committed(postgres_url, pg_schema)[1]:
         tally.begin()
-        landed = chaos_run(command, rng, wanted - len(victims), len(victims), pause, restartable, log)
+        landed = chaos_run(command, rng, wanted - len(victims), len(victims), pause, restartable, rows_committed, step)
         if lag is not None:
             after_engine_kills.append((lag, tally.end()))
         saved = PostgresStateStore(postgres_url, pg_schema).load(NAME)
