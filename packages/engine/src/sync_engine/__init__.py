@@ -12,7 +12,7 @@ from ._errors import (
     StateStoreError,
 )
 from ._result import SyncResult
-from ._spec_cache import SpecCache
+from ._spec_cache import SpecCache, default_spec_cache
 from .stores import FileStateStore, MemoryStateStore, PostgresStateStore, StateStore
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "StreamSelection",
     "SyncResult",
     "create_state_store",
+    "default_spec_cache",
     "load_pipeline",
     "validate_pipeline",
 ]

@@ -45,7 +45,7 @@ from ._report import failure_status
 from ._selection import fix_run_ranges
 from ._shorthands import add_flags as add_shorthand_flags
 from ._shorthands import apply as apply_shorthands
-from ._spec_cache import DISABLE_VARIABLE, SpecCache, default_cache_dir, spec_cache_disabled
+from ._spec_cache import DISABLE_VARIABLE, SpecCache, default_spec_cache
 from ._state_ops import describe_state, without_streams
 from ._summary import dry_run_plan, human_summary, streams_table, summary_line
 from .stores import ManagedStateStore, StateStore
@@ -458,9 +458,9 @@ async def _run(session: _Session, engine: Engine, emit: Callable[[Message], None
 
 def _spec_cache(args: argparse.Namespace, process_env: Mapping[str, str]) -> SpecCache | None:
     """The on-disk spec cache, unless turned off; `spec` always asks the connectors."""
-    if args.command == "spec" or args.no_spec_cache or spec_cache_disabled(process_env):
+    if args.command == "spec" or args.no_spec_cache:
         return None
-    return SpecCache(default_cache_dir(process_env))
+    return default_spec_cache(process_env)
 
 
 def _engine_for(args: argparse.Namespace, env: Mapping[str, str], process_env: Mapping[str, str]) -> Engine:

@@ -30,17 +30,6 @@ DISABLE_VARIABLE = "SYNC_ENGINE_NO_SPEC_CACHE"
 """Set (to anything but empty or `0`) to have every spec asked afresh."""
 
 
-def default_cache_dir(env: Mapping[str, str]) -> Path:
-    """`$XDG_CACHE_HOME/sync-engine/specs`, else `~/.cache/sync-engine/specs`."""
-    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
-    return Path(base) / "sync-engine" / "specs"
-
-
-def spec_cache_disabled(env: Mapping[str, str]) -> bool:
-    """Whether `SYNC_ENGINE_NO_SPEC_CACHE` asks for no cache."""
-    return env.get(DISABLE_VARIABLE, "") not in ("", "0")
-
-
 def _identity(path: str) -> list[Any] | None:
     try:
         stat = os.stat(path)
@@ -79,3 +68,12 @@ class SpecCache:
             replace_file(self.directory / f"{key}.json", orjson.dumps(entry))
         except OSError:
             return
+
+
+def default_spec_cache(env: Mapping[str, str]) -> SpecCache | None:
+    """The user's cache, `$XDG_CACHE_HOME/sync-engine/specs` (else under `$HOME/.cache`); None when `env` names
+    no home or sets `SYNC_ENGINE_NO_SPEC_CACHE`."""
+    if env.get(DISABLE_VARIABLE, "") not in ("", "0"):
+        return None
+    base = env.get("XDG_CACHE_HOME") or (str(Path(env["HOME"]) / ".cache") if env.get("HOME") else None)
+    return SpecCache(Path(base) / "sync-engine" / "specs") if base else None
