@@ -1,14 +1,16 @@
 """Start-up cost: a 10-record sync (source-stripe on a local Stripe API → destination-postgres) through the CLI,
 against the physical limit measured in the same run.
 
-A sync starts the engine, then the connectors: both specs side by side, discover (beside the destination's spec),
-`setup` unless the destination's `write` sets up, then read and write side by side. Each round also measures:
+A sync starts the engine, then the connectors: both specs side by side unless the spec cache holds them (it does
+after round 0), discover as soon as the source's config is validated, `setup` unless the destination's `write`
+sets up, then read and write side by side. Each round also measures:
+  cold      the same sync with `--no-spec-cache` (both specs asked, as on the first run after an install)
   bare      seven bare interpreter start-ups (`python -c pass`: the engine and six connector processes before
             `setup_in_write`, the same floor as earlier figures)
   imports   the engine's own import plus each connector's package import, in seven fresh interpreters
   commands  each connector command alone, as the engine runs it: wall time and CPU (user + system)
   compare   with --compare DIR: the same sync by the `sync-engine` in DIR (e.g. an older checkout's .venv/bin)
-Rounds are interleaved (sync, compare, bare, imports, commands, sync, ...); medians are reported. Every child
+Rounds are interleaved (sync, cold, compare, bare, imports, commands, sync, ...); medians are reported. Every child
 runs with bytecode caching on (a private PYTHONPYCACHEPREFIX, warmed by round 0), as an installed toolkit runs:
 with PYTHONDONTWRITEBYTECODE set, every start would compile each module it imports again.
 
@@ -103,7 +105,8 @@ def main() -> int:
     imports = [[python, "-c", "import sync_engine._cli"]] + [
         [python, "-c", f"import {package}.__main__"] for package in ["source_stripe"] * 3 + ["destination_postgres"] * 3
     ]
-    engines = {"sync": BIN} | ({"compare": args.compare} if args.compare else {})
+    engines: dict[str, tuple[Path, list[str]]] = {"sync": (BIN, []), "cold": (BIN, ["--no-spec-cache"])}
+    engines |= {"compare": (args.compare, [])} if args.compare else {}
     figures: dict[str, list[float]] = {name: [] for name in engines} | {f"{n} cpu": [] for n in engines}
     figures |= {"bare": [], "imports": []}
     commands: dict[str, list[tuple[float, float]]] = {}
@@ -112,14 +115,15 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
             env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
             env |= {"STRIPE_API_KEY": KEY, "DATABASE_URL": url, "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache")}
+            env["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")  # the spec cache, warmed by round 0
             source = orjson.dumps({"api_key": KEY, "api_base": base}).decode()
             destination = orjson.dumps({"url": url, "schema": SCHEMA}).decode()
             for index in range(args.rounds + 1):  # round 0 warms the bytecode and page caches, creates the tables
-                for name, bin_dir in engines.items():
+                for name, (bin_dir, extra) in engines.items():
                     sync = [
                         str(bin_dir / "sync-engine"), "sync", "--stripe-api-key", "--stripe-api-base", base,
                         "--postgres-url", "--postgres-schema", SCHEMA, "--streams", "customers",
-                        "--state-file", str(Path(tmp) / f"state-{name}-{index}"), "--json",
+                        "--state-file", str(Path(tmp) / f"state-{name}-{index}"), "--json", *extra,
                     ]  # fmt: skip
                     wall, cpu, _ = _timed(sync, env)
                     if index:
