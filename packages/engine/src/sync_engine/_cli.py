@@ -37,7 +37,15 @@ from sync_protocol import (
 )
 from sync_protocol.sdk import VersionAction
 
-from ._config import ConnectorSettings, Pipeline, StateSettings, StreamSelection, load_pipeline, validate_pipeline
+from ._config import (
+    ConnectorSettings,
+    Pipeline,
+    StateSettings,
+    StreamSelection,
+    load_pipeline,
+    read_pipeline_file,
+    validate_pipeline,
+)
 from ._engine import Engine, create_store
 from ._env import environment
 from ._errors import EngineError, PipelineConfigError, StateLockedError
@@ -227,7 +235,9 @@ def pipeline_from_args(args: argparse.Namespace, env: Mapping[str, str] | None =
     base: Path | None = None
     if args.pipeline:
         pipeline_path = Path(args.pipeline)
-        raw = load_pipeline(pipeline_path, env).model_dump(exclude_unset=True, mode="json")
+        raw = read_pipeline_file(pipeline_path, env)
+        if not isinstance(raw, dict):
+            raise PipelineConfigError(f"pipeline file {pipeline_path} must hold a mapping")
         base = pipeline_path.resolve().parent
     apply_shorthands(args, raw, os.environ if env is None else env)
     for role in ("source", "destination"):
@@ -240,7 +250,7 @@ def pipeline_from_args(args: argparse.Namespace, env: Mapping[str, str] | None =
                 settings["config"] = _json_or_path(config)
             raw[role] = settings
         if role not in raw:
-            raise PipelineConfigError(f"no {role}: give --pipeline or --{role}")
+            raise PipelineConfigError(f"no {role}: give --{role} or a pipeline file (--pipeline) that names one")
     if args.streams:
         raw["streams"] = [StreamSelection(name=n.strip()).model_dump() for n in args.streams.split(",") if n.strip()]
     if args.state_file:
