@@ -10,6 +10,8 @@ sets up, then read and write side by side. Each round also measures:
   imports   the engine's own import plus each connector's package import, in seven fresh interpreters
   commands  each connector command alone, as the engine runs it: wall time and CPU (user + system)
   compare   with --compare DIR: the same sync by the `sync-engine` in DIR (e.g. an older checkout's .venv/bin)
+  timeline  the warm sync once more, each connector command wrapped to log when it ran (seconds from the engine's
+            start; the wrapper's shell adds a few ms per command)
 Rounds are interleaved (sync, cold, compare, bare, imports, commands, sync, ...); medians are reported. Every child
 runs with bytecode caching on (a private PYTHONPYCACHEPREFIX, warmed by round 0), as an installed toolkit runs:
 with PYTHONDONTWRITEBYTECODE set, every start would compile each module it imports again.
@@ -50,6 +52,34 @@ def _timed(argv: list[str], env: dict[str, str], stdin: bytes | None = None) -> 
     cpu, started = _children_cpu(), time.perf_counter()
     done = subprocess.run(argv, check=True, capture_output=True, env=env, input=stdin)
     return time.perf_counter() - started, _children_cpu() - cpu, done.stdout
+
+
+TIMED = """#!/bin/bash
+# timed LOG NAME EXECUTABLE COMMAND ...: runs the connector, appends "NAME COMMAND START END" (epoch s) to LOG
+log=$1 name=$2; shift 2
+start=$(date +%s.%N); "$@"; code=$?
+echo "$name $2 $start $(date +%s.%N)" >> "$log"
+exit $code
+"""
+
+
+def _timeline(sync: list[str], tmp: Path, env: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """{"source discover": (start, end), ...} in seconds from the engine's start; "engine" is the whole run."""
+    wrapper, log = tmp / "timed", tmp / "timeline.log"
+    wrapper.write_text(TIMED)
+    wrapper.chmod(0o755)
+    log.unlink(missing_ok=True)
+    wrapped = [
+        "--source", f"{wrapper} {log} source {BIN / 'source-stripe'}",
+        "--destination", f"{wrapper} {log} destination {BIN / 'destination-postgres'}",
+    ]  # fmt: skip
+    started = time.time()
+    subprocess.run([*sync, *wrapped], check=True, capture_output=True, env=env)
+    spans = {"engine": (0.0, time.time() - started)}
+    for line in log.read_text().splitlines():
+        name, command, start, end = line.split()
+        spans[f"{name} {command}"] = (float(start) - started, float(end) - started)
+    return spans
 
 
 def _sequence(commands: list[list[str]], env: dict[str, str]) -> float:
@@ -110,6 +140,7 @@ def main() -> int:
     figures: dict[str, list[float]] = {name: [] for name in engines} | {f"{n} cpu": [] for n in engines}
     figures |= {"bare": [], "imports": []}
     commands: dict[str, list[tuple[float, float]]] = {}
+    timeline: dict[str, list[tuple[float, float]]] = {}
     try:
         wait_for_port(port, "the local Stripe API")
         with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
@@ -129,6 +160,10 @@ def main() -> int:
                     if index:
                         figures[name].append(wall)
                         figures[f"{name} cpu"].append(cpu)
+                    if index and name == "sync":
+                        sync[sync.index("--state-file") + 1] += "-timeline"
+                        for step, span in _timeline(sync, Path(tmp), env).items():
+                            timeline.setdefault(step, []).append(span)
                 bare_s, imports_s = _sequence(bare, env), _sequence(imports, env)
                 measured = _commands(env, source, destination)
                 if index:
@@ -154,6 +189,10 @@ def main() -> int:
     for command, pairs in commands.items():
         wall, cpu = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
         print(f"    {command:28s} {wall:.2f} s / {cpu:.2f} s")
+    print("  the warm sync as a timeline, s from the engine's start (median start -> median end)")
+    for step, spans in timeline.items():
+        start, end = statistics.median(p[0] for p in spans), statistics.median(p[1] for p in spans)
+        print(f"    {step:28s} {start:.2f} -> {end:.2f}")
     print(orjson.dumps({k: [round(v, 3) for v in values] for k, values in figures.items()}).decode())
     return 0
 
