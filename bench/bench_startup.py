@@ -1,14 +1,18 @@
 """Start-up cost: a 10-record sync (source-stripe on a local Stripe API → destination-postgres) through the CLI,
 against the physical limit measured in the same run.
 
-A sync starts the engine, then the connectors: both specs side by side, discover (beside the destination's spec),
-`setup` unless the destination's `write` sets up, then read and write side by side. Each round also measures:
+A sync starts the engine, then the connectors: both specs side by side unless the spec cache holds them (it does
+after round 0), discover as soon as the source's config is validated, `setup` unless the destination's `write`
+sets up, then read and write side by side. Each round also measures:
+  cold      the same sync with `--no-spec-cache` (both specs asked, as on the first run after an install)
   bare      seven bare interpreter start-ups (`python -c pass`: the engine and six connector processes before
             `setup_in_write`, the same floor as earlier figures)
   imports   the engine's own import plus each connector's package import, in seven fresh interpreters
   commands  each connector command alone, as the engine runs it: wall time and CPU (user + system)
   compare   with --compare DIR: the same sync by the `sync-engine` in DIR (e.g. an older checkout's .venv/bin)
-Rounds are interleaved (sync, compare, bare, imports, commands, sync, ...); medians are reported. Every child
+  timeline  the warm sync once more, each connector command wrapped to log when it ran (seconds from the engine's
+            start; the wrapper's shell adds a few ms per command)
+Rounds are interleaved (sync, cold, compare, bare, imports, commands, sync, ...); medians are reported. Every child
 runs with bytecode caching on (a private PYTHONPYCACHEPREFIX, warmed by round 0), as an installed toolkit runs:
 with PYTHONDONTWRITEBYTECODE set, every start would compile each module it imports again.
 
@@ -48,6 +52,35 @@ def _timed(argv: list[str], env: dict[str, str], stdin: bytes | None = None) -> 
     cpu, started = _children_cpu(), time.perf_counter()
     done = subprocess.run(argv, check=True, capture_output=True, env=env, input=stdin)
     return time.perf_counter() - started, _children_cpu() - cpu, done.stdout
+
+
+TIMED = """#!/bin/bash
+# timed LOG NAME EXECUTABLE COMMAND ...: runs the connector, appends "NAME COMMAND START END" (epoch s) to LOG
+log=$1 name=$2; shift 2
+start=$(date +%s.%N); "$@"; code=$?
+echo "$name $2 $start $(date +%s.%N)" >> "$log"
+exit $code
+"""
+
+
+def _timeline(sync: list[str], tmp: Path, env: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """{"source discover": (start, end), ...} in seconds from the engine's start; "engine" is the whole run."""
+    wrapper, log = tmp / "timed", tmp / "timeline.log"
+    if not wrapper.exists():  # written once: a new wrapper would be a new connector to the spec cache
+        wrapper.write_text(TIMED)
+        wrapper.chmod(0o755)
+    log.unlink(missing_ok=True)
+    wrapped = [
+        "--source", f"{wrapper} {log} source {BIN / 'source-stripe'}",
+        "--destination", f"{wrapper} {log} destination {BIN / 'destination-postgres'}",
+    ]  # fmt: skip
+    started = time.time()
+    subprocess.run([*sync, *wrapped], check=True, capture_output=True, env=env)
+    spans = {"engine": (0.0, time.time() - started)}
+    for line in log.read_text().splitlines():
+        name, command, start, end = line.split()
+        spans[f"{name} {command}"] = (float(start) - started, float(end) - started)
+    return spans
 
 
 def _sequence(commands: list[list[str]], env: dict[str, str]) -> float:
@@ -103,28 +136,36 @@ def main() -> int:
     imports = [[python, "-c", "import sync_engine._cli"]] + [
         [python, "-c", f"import {package}.__main__"] for package in ["source_stripe"] * 3 + ["destination_postgres"] * 3
     ]
-    engines = {"sync": BIN} | ({"compare": args.compare} if args.compare else {})
+    engines: dict[str, tuple[Path, list[str]]] = {"sync": (BIN, []), "cold": (BIN, ["--no-spec-cache"])}
+    engines |= {"compare": (args.compare, [])} if args.compare else {}
     figures: dict[str, list[float]] = {name: [] for name in engines} | {f"{n} cpu": [] for n in engines}
     figures |= {"bare": [], "imports": []}
     commands: dict[str, list[tuple[float, float]]] = {}
+    timeline: dict[str, list[tuple[float, float]]] = {}
     try:
         wait_for_port(port, "the local Stripe API")
         with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
             env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
             env |= {"STRIPE_API_KEY": KEY, "DATABASE_URL": url, "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache")}
+            env["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")  # the spec cache, warmed by round 0
             source = orjson.dumps({"api_key": KEY, "api_base": base}).decode()
             destination = orjson.dumps({"url": url, "schema": SCHEMA}).decode()
             for index in range(args.rounds + 1):  # round 0 warms the bytecode and page caches, creates the tables
-                for name, bin_dir in engines.items():
+                for name, (bin_dir, extra) in engines.items():
                     sync = [
                         str(bin_dir / "sync-engine"), "sync", "--stripe-api-key", "--stripe-api-base", base,
                         "--postgres-url", "--postgres-schema", SCHEMA, "--streams", "customers",
-                        "--state-file", str(Path(tmp) / f"state-{name}-{index}"), "--json",
+                        "--state-file", str(Path(tmp) / f"state-{name}-{index}"), "--json", *extra,
                     ]  # fmt: skip
                     wall, cpu, _ = _timed(sync, env)
                     if index:
                         figures[name].append(wall)
                         figures[f"{name} cpu"].append(cpu)
+                    if name == "sync":
+                        sync[sync.index("--state-file") + 1] += "-timeline"
+                        spans = _timeline(sync, Path(tmp), env)
+                        for step, span in spans.items() if index else ():
+                            timeline.setdefault(step, []).append(span)
                 bare_s, imports_s = _sequence(bare, env), _sequence(imports, env)
                 measured = _commands(env, source, destination)
                 if index:
@@ -150,6 +191,10 @@ def main() -> int:
     for command, pairs in commands.items():
         wall, cpu = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
         print(f"    {command:28s} {wall:.2f} s / {cpu:.2f} s")
+    print("  the warm sync as a timeline, s from the engine's start (median start -> median end)")
+    for step, spans in timeline.items():
+        start, end = statistics.median(p[0] for p in spans), statistics.median(p[1] for p in spans)
+        print(f"    {step:28s} {start:.2f} -> {end:.2f}")
     print(orjson.dumps({k: [round(v, 3) for v in values] for k, values in figures.items()}).decode())
     return 0
 

@@ -7,9 +7,9 @@ Secrets reach the engine as environment variables (`STRIPE_API_KEY`, `DATABASE_U
 as `${VAR}`, never on a command line.
 
 `python -m demo --destination sheets` (with the `sheets` dependency group) writes to Google Sheets instead: the
-local fake Sheets API of `sync_testbed` with a generated service account (`GOOGLE_SERVICE_ACCOUNT_JSON`); `setup`
-creates the spreadsheet and the engine stores its id in the destination's config file. The counts are read back
-through the Sheets API.
+local fake Sheets API of `sync_testbed` with a generated service account whose key file `GOOGLE_APPLICATION_CREDENTIALS`
+names (Google's convention, which the engine's `--google-credentials` shorthand reads); `setup` creates the
+spreadsheet and reports its id in a `control` message. The counts are read back through the Sheets API.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
 
 import orjson
 from sync_testbed import free_port, wait_for_port
@@ -66,8 +65,8 @@ def _stop_database(started: Future[LocalServer | PgServer]) -> None:
         started.result().stop()
 
 
-def _start_sheets(tmp: Path, stack: ExitStack) -> tuple[str, Path]:
-    """The fake Sheets API on a free port: its service account's key, and a destination config file naming it."""
+def _start_sheets(tmp: Path, stack: ExitStack) -> tuple[Path, str]:
+    """The fake Sheets API on a free port: its service account's key file, and its endpoint."""
     port = free_port()
     key_file = tmp / "service-account.json"
     stack.enter_context(
@@ -77,20 +76,22 @@ def _start_sheets(tmp: Path, stack: ExitStack) -> tuple[str, Path]:
     deadline = time.monotonic() + 10
     while not key_file.exists() and time.monotonic() < deadline:  # written right after the port opens
         time.sleep(0.02)
-    config = {
-        "service_account_json": "${GOOGLE_SERVICE_ACCOUNT_JSON}",
-        "api_endpoint": f"http://127.0.0.1:{port}",
-        "spreadsheet_title": "Stripe demo",
-    }
-    config_path = tmp / "sheets.json"
-    config_path.write_bytes(orjson.dumps(config))
-    return key_file.read_text(), config_path
+    return key_file, f"http://127.0.0.1:{port}"
 
 
-def _count_tab_rows(config_path: Path, key: str) -> dict[str, int]:
+def _created_spreadsheet(output: Path) -> str:
+    """The id of the spreadsheet `setup` created, from the `control` message in the engine's NDJSON."""
+    for line in output.read_bytes().splitlines():
+        message = orjson.loads(line)
+        if message["type"] == "control":
+            return str(message["control"]["config"]["spreadsheet_id"])
+    raise RuntimeError("the engine reported no created spreadsheet")
+
+
+def _count_tab_rows(spreadsheet_id: str, endpoint: str, key_file: Path) -> dict[str, int]:
     from destination_google_sheets import SheetsClient, SheetsConfig
 
-    config: dict[str, Any] = {**orjson.loads(config_path.read_bytes()), "service_account_json": key}
+    config = {"service_account_json": key_file.read_text(), "api_endpoint": endpoint, "spreadsheet_id": spreadsheet_id}
     client = SheetsClient(SheetsConfig.model_validate(config))
     return {name: len(client.values_get(f"'{name}'!A2:A")) for name in STREAMS}
 
@@ -143,15 +144,19 @@ def main() -> int:
         stripe = [sys.executable, "-m", "sync_testbed.stripe_server", "--port", str(port), "--scale",
                   str(args.objects), "--streams", ",".join(STREAMS), "--key", API_KEY]  # fmt: skip
         stack.enter_context(_serving(stripe))
-        if sheets:
-            env["GOOGLE_SERVICE_ACCOUNT_JSON"], sheets_config = _start_sheets(tmp, stack)
-            destination: dict[str, object] = {"command": "destination-google-sheets", "config": str(sheets_config)}
+        destination_flags: list[str] = []
+        pipeline: dict[str, object] = {}
+        if sheets:  # the shorthand a user types: the key file from $GOOGLE_APPLICATION_CREDENTIALS
+            key_file, endpoint = _start_sheets(tmp, stack)
+            env["GOOGLE_APPLICATION_CREDENTIALS"] = str(key_file)
+            destination_flags = ["--google-credentials", "--sheets-api-endpoint", endpoint]
         else:
             assert database_url is not None
             env["DATABASE_URL"] = url = database_url()
-            destination = {"command": "destination-postgres", "config": {"url": "${DATABASE_URL}", "schema": "stripe"}}
+            config = {"url": "${DATABASE_URL}", "schema": "stripe"}
+            pipeline["destination"] = {"command": "destination-postgres", "config": config}
         wait_for_port(port, "the local Stripe API")
-        pipeline = {
+        pipeline |= {
             "name": f"stripe-to-{args.destination}",
             "source": {
                 "command": "source-stripe",
@@ -161,7 +166,6 @@ def main() -> int:
                     "requests_per_second": 50,
                 },
             },
-            "destination": destination,
             "streams": [{"name": name} for name in STREAMS],
             "state": {"store": "file", "path": str(tmp / "state")},
         }
@@ -170,13 +174,13 @@ def main() -> int:
         output = tmp / "messages.ndjson"
         flag = "--progress" if args.progress else "--no-progress"
         with output.open("wb") as out:
-            engine = [sys.executable, "-m", "sync_engine", "sync", "--pipeline", str(path), flag]
+            engine = [sys.executable, "-m", "sync_engine", "sync", "--pipeline", str(path), *destination_flags, flag]
             code = subprocess.run(engine, stdout=out, env=env).returncode
         _report(output, code)
         if code != 0:  # nothing to verify: the engine said what went wrong
             return code
         if sheets:
-            counts = _count_tab_rows(sheets_config, env["GOOGLE_SERVICE_ACCOUNT_JSON"])
+            counts = _count_tab_rows(_created_spreadsheet(output), endpoint, key_file)
         else:
             counts = _count_rows(url, "stripe")
     where = "tab " if sheets else "stripe."

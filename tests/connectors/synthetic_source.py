@@ -7,6 +7,7 @@ whose data is `{"next": <index of the next record>}`.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import signal
@@ -89,6 +90,7 @@ class SyntheticConfig(BaseModel):
     discover_fails: Literal["config_error", "auth_error"] | None = Field(
         default=None, description="`discover` reports this error (its message holds `api_key`, to prove redaction)."
     )
+    discover_log: str | None = Field(default=None, description="`discover` logs this (a warning) before it answers.")
 
 
 SCHEMA: dict[str, Any] = {
@@ -115,6 +117,8 @@ class SyntheticSource(Connector[SyntheticConfig]):
         return ConnectionStatus(status=ConnectionStatusValue.SUCCEEDED)
 
     def discover(self, config: SyntheticConfig) -> Catalog:
+        if config.discover_log:
+            logging.getLogger("synthetic").warning(config.discover_log)
         if config.discover_fails:
             secret = config.api_key.get_secret_value() if config.api_key else ""
             refused = ConfigError if config.discover_fails == "config_error" else AuthError

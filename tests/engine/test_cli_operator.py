@@ -90,6 +90,17 @@ def test_a_missing_variable_is_a_usage_error_naming_it(tmp_path: Path) -> None:
     assert lines(tmp_path) == 0
 
 
+def test_a_pipeline_file_may_leave_the_destination_to_the_flags(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(f"source: {{command: {SOURCE}, config: {{streams: {{a: 4}}}}}}\nstate: {{path: st}}\n")
+    destination = ["--destination-config", orjson.dumps({"path": str(tmp_path / "out.jsonl")}).decode()]
+    code, _, err = cli("sync", "--pipeline", str(path), "--destination", DESTINATION, *destination)
+    assert code == 0, err
+    assert lines(tmp_path) == 4
+    code, _, err = cli("sync", "--pipeline", str(path))
+    assert code == 2 and "no destination: give --destination or a pipeline file" in err
+
+
 def test_an_explicit_env_file(tmp_path: Path) -> None:
     pipeline = write_pipeline(tmp_path)
     (tmp_path / "prod.env").write_text(f"STRIPE_KEY={SECRET}\nOUT_DIR={tmp_path}\nSTATE_DIR=st\n")

@@ -12,6 +12,7 @@ from ._errors import (
     StateStoreError,
 )
 from ._result import SyncResult
+from ._spec_cache import SpecCache, default_spec_cache
 from .stores import FileStateStore, MemoryStateStore, PostgresStateStore, StateStore
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Pipeline",
     "PipelineConfigError",
     "PostgresStateStore",
+    "SpecCache",
     "StateLockedError",
     "StateSettings",
     "StateStore",
@@ -33,6 +35,7 @@ __all__ = [
     "StreamSelection",
     "SyncResult",
     "create_state_store",
+    "default_spec_cache",
     "load_pipeline",
     "validate_pipeline",
 ]

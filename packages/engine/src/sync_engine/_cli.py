@@ -37,7 +37,15 @@ from sync_protocol import (
 )
 from sync_protocol.sdk import VersionAction
 
-from ._config import ConnectorSettings, Pipeline, StateSettings, StreamSelection, load_pipeline, validate_pipeline
+from ._config import (
+    ConnectorSettings,
+    Pipeline,
+    StateSettings,
+    StreamSelection,
+    load_pipeline,
+    read_pipeline_file,
+    validate_pipeline,
+)
 from ._engine import Engine, create_store
 from ._env import environment
 from ._errors import EngineError, PipelineConfigError, StateLockedError
@@ -45,6 +53,7 @@ from ._report import failure_status
 from ._selection import fix_run_ranges
 from ._shorthands import add_flags as add_shorthand_flags
 from ._shorthands import apply as apply_shorthands
+from ._spec_cache import DISABLE_VARIABLE, SpecCache, default_spec_cache
 from ._state_ops import describe_state, without_streams
 from ._summary import dry_run_plan, human_summary, streams_table, summary_line
 from .stores import ManagedStateStore, StateStore
@@ -107,6 +116,11 @@ def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--streams", help="comma-separated stream names (default: all)")
     parser.add_argument("--state-file", help="file or directory for checkpoints (default: .sync-state/)")
     parser.add_argument("--name", help="pipeline name; its checkpoint is stored under it")
+    parser.add_argument(
+        "--no-spec-cache",
+        action="store_true",
+        help=f"ask the connectors for their specs instead of reusing earlier answers (also: {DISABLE_VARIABLE}=1)",
+    )
     add_shorthand_flags(parser)
 
 
@@ -221,7 +235,9 @@ def pipeline_from_args(args: argparse.Namespace, env: Mapping[str, str] | None =
     base: Path | None = None
     if args.pipeline:
         pipeline_path = Path(args.pipeline)
-        raw = load_pipeline(pipeline_path, env).model_dump(exclude_unset=True, mode="json")
+        raw = read_pipeline_file(pipeline_path, env)
+        if not isinstance(raw, dict):
+            raise PipelineConfigError(f"pipeline file {pipeline_path} must hold a mapping")
         base = pipeline_path.resolve().parent
     apply_shorthands(args, raw, os.environ if env is None else env)
     for role in ("source", "destination"):
@@ -234,7 +250,7 @@ def pipeline_from_args(args: argparse.Namespace, env: Mapping[str, str] | None =
                 settings["config"] = _json_or_path(config)
             raw[role] = settings
         if role not in raw:
-            raise PipelineConfigError(f"no {role}: give --pipeline or --{role}")
+            raise PipelineConfigError(f"no {role}: give --{role} or a pipeline file (--pipeline) that names one")
     if args.streams:
         raw["streams"] = [StreamSelection(name=n.strip()).model_dump() for n in args.streams.split(",") if n.strip()]
     if args.state_file:
@@ -450,7 +466,14 @@ async def _run(session: _Session, engine: Engine, emit: Callable[[Message], None
     return EXIT_OK
 
 
-def _engine_for(args: argparse.Namespace, env: Mapping[str, str]) -> Engine:
+def _spec_cache(args: argparse.Namespace, process_env: Mapping[str, str]) -> SpecCache | None:
+    """The on-disk spec cache, unless turned off; `spec` always asks the connectors."""
+    if args.command == "spec" or args.no_spec_cache:
+        return None
+    return default_spec_cache(process_env)
+
+
+def _engine_for(args: argparse.Namespace, env: Mapping[str, str], process_env: Mapping[str, str]) -> Engine:
     if args.command == "state" and args.action == "list":
         settings = load_pipeline(args.pipeline, env).state if args.pipeline else StateSettings()
         if args.state_file:
@@ -459,7 +482,7 @@ def _engine_for(args: argparse.Namespace, env: Mapping[str, str]) -> Engine:
         placeholder = Pipeline(source=ConnectorSettings(command="-"), destination=ConnectorSettings(command="-"))
         return Engine(placeholder, store=create_store(settings, base), env=env)
     pipeline, base = pipeline_from_args(args, env)
-    return Engine(pipeline, base_dir=base, env=env)
+    return Engine(pipeline, base_dir=base, env=env, spec_cache=_spec_cache(args, process_env))
 
 
 def run(
@@ -480,8 +503,8 @@ def run(
             from .conformance._command import run_command
 
             return run_command(args, out, err)
-        values = settings_env(args, os.environ if env is None else env)
-        engine = _engine_for(args, values)
+        process_env = os.environ if env is None else env
+        engine = _engine_for(args, settings_env(args, process_env), process_env)
     except (_UsageError, PipelineConfigError) as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE

@@ -122,13 +122,18 @@ def load_pipeline(path: str | Path, env: Mapping[str, str] | None = None) -> Pip
     `${VAR}` references are replaced from `env` (default: the process environment) everywhere except in the
     connector configs, which the engine interpolates when it loads them (inline or from their files).
     """
+    return validate_pipeline(read_pipeline_file(path, env))
+
+
+def read_pipeline_file(path: str | Path, env: Mapping[str, str] | None = None) -> Any:
+    """A pipeline file as JSON, `${VAR}` replaced as `load_pipeline` does, not validated yet (the CLI's flags may
+    complete it: a file may leave the destination to `--destination` or a shorthand)."""
     path = Path(path)
     try:
         text = path.read_bytes()
     except OSError as exc:
         raise PipelineConfigError(f"cannot read pipeline file {path}: {exc.strerror}") from exc
-    raw = _parse(path, text)
-    return validate_pipeline(interpolate_pipeline(raw, os.environ if env is None else env))
+    return interpolate_pipeline(_parse(path, text), os.environ if env is None else env)
 
 
 def _parse(path: Path, text: bytes) -> Any:

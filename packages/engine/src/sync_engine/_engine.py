@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,14 @@ from ._config import ConnectorSettings, Pipeline, StateSettings
 from ._config_check import validate_config
 from ._env import interpolate, secret_values
 from ._errors import EngineError, PipelineConfigError
+from ._files import replace_file
+from ._held import HeldCall
 from ._identity import check_identity, default_pipeline_name, pipeline_identity
 from ._pipeline import ResolvedPipeline, SyncRun
-from ._process import split_command
+from ._process import locate, split_command
 from ._result import SyncResult
 from ._selection import configure_catalog, fix_run_ranges
+from ._spec_cache import SpecCache
 from ._state_ops import refreshed
 from ._unstarted import Opening, unstarted_verdict
 from .stores import FileStateStore, MemoryStateStore, PostgresStateStore, StateStore
@@ -72,21 +74,12 @@ def create_store(
     return FileStateStore(path if path.is_absolute() or base is None else base / path)
 
 
-def _write_config_file(path: Path, config: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as out:
-        out.write(orjson.dumps(config, option=orjson.OPT_INDENT_2))
-        out.flush()
-        os.fsync(out.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
 class Engine:
     """Runs the commands of one pipeline. All methods are async (anyio); see `sync_engine.blocking`.
 
     `base_dir` resolves relative paths in the pipeline (config files, the state directory). `env` is what
-    `${VAR}` in the connector configs is replaced from (default: the process environment).
+    `${VAR}` in the connector configs is replaced from (default: the process environment). `spec_cache` keeps
+    the connectors' specs across engines (the CLI uses one unless told not to); without it each engine asks.
     """
 
     def __init__(
@@ -96,11 +89,13 @@ class Engine:
         base_dir: str | Path | None = None,
         store: StateStore | None = None,
         env: Mapping[str, str] | None = None,
+        spec_cache: SpecCache | None = None,
     ):
         self.pipeline = pipeline
         self.base_dir = Path(base_dir) if base_dir is not None else None
         self.env: Mapping[str, str] = env if env is not None else os.environ
         self.store = store if store is not None else create_state_store(pipeline, self.base_dir)
+        self.spec_cache = spec_cache
         self._specs: dict[str, Spec] = {}
         self._secrets: set[str] = set()
 
@@ -130,26 +125,40 @@ class Engine:
             raise
 
     async def spec(self, which: str = "source") -> Spec:
-        """The spec of the source or the destination (asked once per engine)."""
+        """The spec of the source or the destination: asked once per engine, or read from `spec_cache`."""
         if which not in self._specs:
-            self._specs[which] = (await self._run(which, "spec", {})).expect_one(SpecMessage).spec
+            cache = self.spec_cache
+            self._specs[which] = await (self._ask_spec(which) if cache is None else self._cached_spec(which, cache))
         return self._specs[which]
 
-    async def prefetch_specs(self) -> None:
-        """Ask both connectors for their specs side by side (one interpreter start-up less on the way to a run)."""
-        missing = [which for which in ("source", "destination") if which not in self._specs]
-        if len(missing) < 2:
-            return
+    async def _ask_spec(self, which: str) -> Spec:
+        return (await self._run(which, "spec", {})).expect_one(SpecMessage).spec
+
+    async def _cached_spec(self, which: str, cache: SpecCache) -> Spec:
+        settings = self._settings(which)
+        argv = self._argv(settings)
+        key = cache.key([locate(argv[0]) or argv[0], *argv[1:], "spec"], settings.env)
+        spec = cache.load(key)
+        if spec is None:
+            spec = await self._ask_spec(which)
+            await anyio.to_thread.run_sync(cache.save, key, spec)
+        return spec
+
+    async def prefetch_specs(self, on_source: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Ask both connectors for their specs side by side (one interpreter start-up less on the way to a run);
+        `on_source` runs as soon as the source's spec is known."""
         failures: list[Exception] = []
 
         async def fetch(which: str) -> None:
             try:
                 await self.spec(which)
+                if which == "source" and on_source is not None:
+                    await on_source()
             except Exception as exc:  # raised below as itself, not inside an ExceptionGroup
                 failures.append(exc)
 
         async with anyio.create_task_group() as tasks:
-            for which in missing:
+            for which in ("source", "destination"):
                 tasks.start_soon(fetch, which)
         if failures:
             raise failures[0]
@@ -215,9 +224,43 @@ class Engine:
         self, opening: Opening, stop: anyio.Event | None, full_refresh: bool | Sequence[str], held: ExitStack
     ) -> SyncRun:
         """Everything before the run: specs, configs, the lock (kept in `held`), the checkpoint, `start`, then
-        discover, selection, setup and the run's ranges. `opening` records how far it got."""
+        discover, selection, setup and the run's ranges. `opening` records how far it got.
+
+        The source's `discover` starts as soon as its config is validated, beside the destination's spec and the
+        checkpoint (one connector start-up off the way to a run); what it reports is held until after `start`,
+        and its outcome is met where a sequential run would meet it, so the verdict does not change.
+        """
+        discovery = HeldCall(self.discover)
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tasks:
+
+            async def start_discover() -> None:
+                try:
+                    await self._validated_config("source")
+                except EngineError:
+                    return  # raised again below, where a sequential run meets it
+                tasks.start_soon(discovery.run)
+
+            try:
+                run = await self._prepare_run(opening, stop, full_refresh, held, start_discover, discovery)
+            except Exception as exc:  # raised as itself once the early discover is stopped
+                failure = exc
+            tasks.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return run
+
+    async def _prepare_run(
+        self,
+        opening: Opening,
+        stop: anyio.Event | None,
+        full_refresh: bool | Sequence[str],
+        held: ExitStack,
+        start_discover: Callable[[], Awaitable[None]],
+        discovery: HeldCall[Catalog],
+    ) -> SyncRun:
         on_message = opening.emit
-        await self.prefetch_specs()
+        await self.prefetch_specs(on_source=start_discover)
         source_config = await self._validated_config("source")
         destination_config = await self._validated_config("destination")
         identity = self._identity(source_config, destination_config)
@@ -232,7 +275,9 @@ class Engine:
             await anyio.to_thread.run_sync(self.store.save, name, starting)
             opening.read(starting)
         run_id = opening.start()  # what discover and setup report follows `start`
-        catalog = await self.configured_catalog(on_message)
+        redact = self.redactor.message  # also the secrets validated after discover began
+        offered = await discovery.claim(lambda message: on_message(redact(message)))
+        catalog = configure_catalog(offered, self.pipeline.streams)
         if not (await self.spec("destination")).capabilities.get(SETUP_IN_WRITE):
             await self.setup(on_message, catalog)  # else the destination's `write` sets up (one process less)
         ranges: dict[str, TimeRange] = {}
@@ -324,7 +369,9 @@ class Engine:
         )
         path = settings.config_path(self.base_dir)
         if path is not None:
-            _write_config_file(path, self._keep_references(settings, control.config))
+            replace_file(
+                path, orjson.dumps(self._keep_references(settings, control.config), option=orjson.OPT_INDENT_2)
+            )
         else:
             settings.config = control.config
 

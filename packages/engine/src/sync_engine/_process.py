@@ -205,13 +205,14 @@ async def open_connector(
             if value is not None:
                 argv += [f"--{arg_name}", str(_write_private_json(Path(tmp), arg_name, value))]
         try:
-            process = await anyio.open_process(
-                argv,
-                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                start_new_session=True,
-                env={**os.environ, **env} if env is not None else None,
-                cwd=cwd,
-            )
+            with anyio.CancelScope(shield=True):  # cancelled half-way, a started process would be left unreaped
+                process = await anyio.open_process(
+                    argv,
+                    stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                    start_new_session=True,
+                    env={**os.environ, **env} if env is not None else None,
+                    cwd=cwd,
+                )
         except OSError as exc:
             raise ConnectorCommandError(f"cannot start {name} ({argv[0]}): {exc.strerror}") from exc
         _widen_pipes(process)

@@ -26,7 +26,7 @@ class DestinationSyncMode(StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class Stream(_Model):

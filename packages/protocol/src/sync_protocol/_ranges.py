@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 class TimeRange(BaseModel):
     """A half-open interval of time: `gte` inclusive, `lt` exclusive; a missing bound is unbounded."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     gte: datetime | None = Field(default=None, description="Inclusive lower bound (RFC 3339 UTC); null = unbounded.")
     lt: datetime | None = Field(default=None, description="Exclusive upper bound (RFC 3339 UTC); null = unbounded.")

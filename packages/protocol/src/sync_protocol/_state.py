@@ -22,7 +22,7 @@ class StreamProgressStatus(StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class StreamProgress(_Model):
