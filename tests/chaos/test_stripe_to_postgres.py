@@ -120,8 +120,8 @@ def chaos_run(
     rows_committed: Callable[[], int],
     step: int,
 ) -> list[str]:
-    """One engine invocation; at random moments (`pause` seconds apart) while records flow (at least `step` more
-    rows committed since the last fault), kill -9 its source or destination or the engine itself, or restart
+    """One engine invocation; at random moments (at least `pause` seconds apart), as soon as `step` more rows
+    were committed since the last fault, kill -9 its source or destination or the engine itself, or restart
     PostgreSQL (when `server` is given), until `kills` faults landed or it exits; then reap everything of it.
     Faults take turns (`done` landed before); returns them. Waiting for rows spreads the faults over the whole
     load instead of its start-up (specs, discover, the first pages), where they would prove little."""
@@ -130,8 +130,11 @@ def chaos_run(
     victims: list[str] = []
     connectors: set[int] = set()
     mark = rows_committed()
+    not_before = time.monotonic() + rng.uniform(*pause)
     while len(victims) < kills and engine.poll() is None:
-        time.sleep(rng.uniform(*pause))
+        time.sleep(0.1)
+        if time.monotonic() < not_before:
+            continue
         running = {pid: cmdline(pid) for pid in children(engine.pid)}
         connectors.update(running)
         roles = {kind: [pid for pid, line in running.items() if marker in line] for kind, marker in MARKERS.items()}
@@ -143,7 +146,7 @@ def chaos_run(
             continue  # PostgreSQL is still restarting
         if now < mark + step:
             continue
-        mark = now
+        mark, not_before = now, time.monotonic() + rng.uniform(*pause)
         victim = kinds[(done + len(victims)) % len(kinds)]
         victims.append(victim)
         if victim == "engine":
