@@ -13,7 +13,7 @@ def main() -> None:
     from aiohttp import web
     from localstripe import resources, server
 
-    resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]
+    resources.Store.dump_to_disk = lambda self: None
     web.run_app(server.app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 
 

@@ -10,8 +10,8 @@ import orjson
 import pytest
 from google.auth.exceptions import RefreshError
 from google.oauth2 import service_account
-from googleapiclient.discovery import build
-from googleapiclient.errors import HttpError
+from googleapiclient.discovery import build  # type: ignore[import-untyped]
+from googleapiclient.errors import HttpError  # type: ignore[import-untyped]
 from sync_testbed.sheets_server import CELL_LIMIT, Formula, generate_private_key
 from sync_testbed.sheets_server._a1 import A1Error, parse, quote_title, render
 
@@ -23,7 +23,9 @@ SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
 @contextmanager
 def client(sheets: LocalSheets, key: dict[str, Any] | None = None) -> Iterator[Any]:
     """`spreadsheets()` of a googleapiclient service signed in with the key (connections closed afterwards)."""
-    credentials = service_account.Credentials.from_service_account_info(key or sheets.key, scopes=SCOPES)
+    credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+        key or sheets.key, scopes=SCOPES
+    )
     service = build(
         "sheets", "v4", credentials=credentials, static_discovery=True, client_options={"api_endpoint": sheets.url}
     )

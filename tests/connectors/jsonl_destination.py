@@ -72,11 +72,12 @@ class JsonlDestination(Connector[JsonlConfig]):
 
     def write(self, config: JsonlConfig, catalog: ConfiguredCatalog, messages: Iterator[Message]) -> Iterable[Message]:
         fault = config.fault
-        if fault and fault.once_file:
-            if os.path.exists(fault.once_file):
+        once_file = fault.once_file if fault else None
+        if once_file:
+            if os.path.exists(once_file):
                 fault = None
             else:
-                open(fault.once_file, "w").close()
+                open(once_file, "w").close()
         records = 0
         held: SourceStateMessage | None = None
         given_up: set[str] = set()

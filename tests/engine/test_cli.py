@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ def engine(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([*ENGINE, *args], capture_output=True, cwd=cwd, timeout=120, check=False)
 
 
-def flags(tmp_path: Path, source_config: dict[str, object], *extra: str) -> list[str]:
+def flags(tmp_path: Path, source_config: Mapping[str, object], *extra: str) -> list[str]:
     return [
         "--source", " ".join(python_connector("synthetic_source.py")),
         "--source-config", orjson.dumps(source_config).decode(),
@@ -31,7 +32,7 @@ def flags(tmp_path: Path, source_config: dict[str, object], *extra: str) -> list
     ]  # fmt: skip
 
 
-def messages(done: subprocess.CompletedProcess[bytes]) -> list[dict[str, object]]:
+def messages(done: subprocess.CompletedProcess[bytes]) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in done.stdout.splitlines()]
 
 
@@ -64,7 +65,7 @@ def test_partial_run_exits_3(tmp_path: Path) -> None:
     source = {"streams": {"a": 50, "b": 50}, "failures": [{"kind": "stream_error", "stream": "a"}]}
     done = engine("sync", *flags(tmp_path, source), cwd=tmp_path)
     assert done.returncode == 3, done.stderr
-    assert messages(done)[-1]["end"]["status"] == "partial"  # type: ignore[index]
+    assert messages(done)[-1]["end"]["status"] == "partial"
 
 
 def test_failed_run_exits_1(tmp_path: Path) -> None:
@@ -77,7 +78,7 @@ def test_time_limit_with_more_to_do_still_exits_0(tmp_path: Path) -> None:
     source = {"streams": {"a": 300}, "page_size": 10, "page_delay_s": 0.1}
     done = engine("sync", *flags(tmp_path, source), "--time-limit", "1", cwd=tmp_path)
     assert done.returncode == 0
-    assert messages(done)[-1]["end"]["has_more"] is True  # type: ignore[index]
+    assert messages(done)[-1]["end"]["has_more"] is True
 
 
 @pytest.mark.parametrize(
@@ -102,7 +103,7 @@ def test_a_connector_not_found_exits_2_with_a_verdict_on_stdout(tmp_path: Path) 
     assert "connector command not found" in done.stderr.decode() and done.stderr.decode().count("\n") == 1
     out = messages(done)
     assert [m["type"] for m in out] == ["start", "error", "end"]
-    assert out[-1]["end"]["status"] == "failed" and out[-1]["end"]["failure_type"] == "config_error"  # type: ignore[index]
+    assert out[-1]["end"]["status"] == "failed" and out[-1]["end"]["failure_type"] == "config_error"
 
 
 @pytest.mark.parametrize(
@@ -123,7 +124,7 @@ def test_a_failed_discover_or_setup_still_ends_with_start_and_end(
     assert done.returncode == code, done.stderr
     out = messages(done)
     assert out[0]["type"] == "start" and out[-1]["type"] == "end"
-    assert (out[-1]["end"]["status"], out[-1]["end"]["failure_type"]) == (status, failure_type)  # type: ignore[index]
+    assert (out[-1]["end"]["status"], out[-1]["end"]["failure_type"]) == (status, failure_type)
     assert not (tmp_path / "out.jsonl").exists()
 
 
@@ -143,9 +144,9 @@ def test_check_discover_spec(tmp_path: Path) -> None:
         "succeeded", "succeeded"
     ]  # fmt: skip
     done = engine("discover", *base, cwd=tmp_path)
-    assert [s["name"] for s in messages(done)[-1]["catalog"]["streams"]] == ["a"]  # type: ignore[index]
+    assert [s["name"] for s in messages(done)[-1]["catalog"]["streams"]] == ["a"]
     done = engine("spec", *base, "--connector", "destination", cwd=tmp_path)
-    assert "path" in messages(done)[0]["spec"]["config"]["properties"]  # type: ignore[index]
+    assert "path" in messages(done)[0]["spec"]["config"]["properties"]
 
 
 def test_failed_check_exits_1_and_redacts(tmp_path: Path) -> None:
@@ -153,7 +154,7 @@ def test_failed_check_exits_1_and_redacts(tmp_path: Path) -> None:
     done = engine("check", *base, "--connector", "source", cwd=tmp_path)
     assert done.returncode == 1
     assert b"sk_test_abcdef123" not in done.stdout + done.stderr
-    assert messages(done)[-1]["connection_status"]["status"] == "failed"  # type: ignore[index]
+    assert messages(done)[-1]["connection_status"]["status"] == "failed"
 
 
 def test_a_connector_written_against_the_previous_schema_still_syncs(tmp_path: Path) -> None:
