@@ -1,4 +1,4 @@
-"""The code standards as tests: ruff and `mypy --strict` are clean on every package's source."""
+"""The code standards as tests: ruff and `mypy --strict` are clean on every package's source and the tests."""
 
 from __future__ import annotations
 
@@ -23,6 +23,6 @@ def test_ruff_is_clean(tool: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_mypy_strict_is_clean_on_packages() -> None:
-    done = run(sys.executable, "-m", "mypy", "--strict", *SOURCES)
+def test_mypy_strict_is_clean_on_packages_and_tests() -> None:
+    done = run(sys.executable, "-m", "mypy", "--strict", *SOURCES, "tests")
     assert done.returncode == 0, done.stdout + done.stderr
