@@ -82,3 +82,18 @@ def test_the_default_cache_follows_xdg_and_can_be_turned_off(tmp_path: Path) -> 
     assert default_spec_cache({}) is None
     assert default_spec_cache({"HOME": str(tmp_path), "SYNC_ENGINE_NO_SPEC_CACHE": "1"}) is None
     assert default_spec_cache({"HOME": str(tmp_path), "SYNC_ENGINE_NO_SPEC_CACHE": "0"}) is not None
+
+
+def test_upgrading_a_package_beside_the_interpreter_changes_the_key(tmp_path: Path) -> None:
+    """`python -m source_x` names no file of the connector: what is installed beside the interpreter counts."""
+    prefix = tmp_path / "venv"
+    (prefix / "bin").mkdir(parents=True)
+    site = prefix / "lib" / "python3.11" / "site-packages"
+    (site / "source_x-1.0.dist-info").mkdir(parents=True)
+    python = executable(prefix / "bin")
+    cache = SpecCache(tmp_path / "cache")
+    key = cache.key([str(python), "-m", "source_x", "spec"], None)
+    assert cache.key([str(python), "-m", "source_x", "spec"], None) == key
+    (site / "source_x-1.0.dist-info").rename(site / "source_x-1.1.dist-info")  # what an upgrade does to the folder
+    os.utime(site, ns=(0, os.stat(site).st_mtime_ns + 1_000))  # (coarse file system clocks)
+    assert cache.key([str(python), "-m", "source_x", "spec"], None) != key

@@ -1,10 +1,12 @@
 """Connectors' `spec` answers kept on disk across runs, so a sync does not start a connector just to ask it.
 
 An entry is keyed by what would run: the resolved executable's identity (absolute path, size, mtime_ns, inode),
-the identity of every argument that names a file (`python my_source.py`, `node ./source.js`), the argv and the
-extra environment the pipeline gives the connector. Reinstalling or editing any of those asks the connector again.
-What a connector imports from elsewhere (an editable install's modules) is not in the key: connector authors turn
-the cache off (`--no-spec-cache`, `SYNC_ENGINE_NO_SPEC_CACHE=1`).
+the identity of every argument that names a file (`python my_source.py`, `node ./source.js`), the install trees
+beside the executable (`<prefix>/lib/python*/site-packages`: installing, upgrading or removing a package there
+changes the folder, so `python -m source_x` is asked again after an upgrade), the argv and the extra environment
+the pipeline gives the connector. Reinstalling or editing any of those asks the connector again. What a connector
+imports from elsewhere (an editable install's source files) is not in the key: connector authors turn the cache
+off (`--no-spec-cache`, `SYNC_ENGINE_NO_SPEC_CACHE=1`).
 
 A file holds the digest of its key and the spec, nothing else (no argv, no environment values: they may hold
 secrets; a spec has none, it is the connector's own declaration). Files are replaced atomically; one that cannot be
@@ -38,6 +40,13 @@ def _identity(path: str) -> list[Any] | None:
     return [os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino]
 
 
+def _install_trees(executable: str) -> list[list[Any] | None]:
+    """Identities of the package folders of the executable's prefix (`<prefix>/bin/x`; symlinks not followed:
+    a virtual environment's python links to the base interpreter)."""
+    prefix = Path(os.path.abspath(executable)).parent.parent
+    return [_identity(str(folder)) for folder in sorted(prefix.glob("lib/python*/site-packages"))]
+
+
 class SpecCache:
     """Specs by connector identity in `directory` (created on first write, private to the user)."""
 
@@ -47,7 +56,14 @@ class SpecCache:
     def key(self, argv: Sequence[str], env: Mapping[str, str] | None) -> str:
         """The digest naming the entry of `argv` (its executable already resolved) run with extra `env`."""
         files = [_identity(arg) for arg in argv if os.path.isfile(arg)]
-        described = {"format": FORMAT, "argv": list(argv), "files": files, "env": sorted((env or {}).items())}
+        trees = _install_trees(argv[0]) if argv else []
+        described = {
+            "format": FORMAT,
+            "argv": list(argv),
+            "files": files,
+            "trees": trees,
+            "env": sorted((env or {}).items()),
+        }
         return hashlib.sha256(orjson.dumps(described)).hexdigest()
 
     def load(self, key: str) -> Spec | None:
