@@ -1,12 +1,16 @@
-"""A source that writes Stripe-shaped record lines as fast as the pipe takes them (benchmark only).
+"""A source that writes Stripe-shaped record lines (benchmark only).
 
 Config: {"records": N, "state_every": 1000, "fixtures": path}. Lines are built once per shape and only the id
 changes, so the source itself costs little CPU: the benchmark measures what sits between it and the destination.
+By default it writes as fast as the pipe takes them. With `"pages_per_s": R` it writes like source-stripe at a
+budget of R requests/s: through the SDK's `MessageWriter`, one stream's page of `state_every` records at a time
+(each the object's JSON bytes), then a `stats` and a `source_state`, pages on a fixed schedule of R per second.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -18,6 +22,28 @@ from stripe_shapes import DEFAULT_FIXTURES, SHAPES, load_shapes, make_object
 def schema_of(sample: dict[str, object]) -> dict[str, object]:
     """Every top-level field of the sample as a property, so the engine checks each record's field names."""
     return {"type": "object", "properties": {name: {} for name in sample}}
+
+
+def paced(templates: list[list[bytes]], total: int, page: int, pages_per_s: float) -> None:
+    """Pages of one stream through the SDK's writer on a fixed schedule (late pages are not made up by bursts)."""
+    from sync_protocol import SourceState, SourceStateMessage, Stats, StatsMessage, StreamStatus, StreamStatusMessage
+    from sync_protocol.sdk import MessageWriter, RawRecord
+
+    writer = MessageWriter(sys.stdout.buffer)
+    bodies = [(SHAPES[n], head.split(b'"data":', 1)[1], tail) for n, (head, tail) in enumerate(templates)]
+    due = time.monotonic()
+    for first in range(0, total, page):
+        due = max(due + 1 / pages_per_s, time.monotonic())
+        stream, head, tail = bodies[(first // page) % 3]
+        for i in range(first, min(first + page, total)):
+            data = b"".join((head, b'"id":"x', str(i).encode(), tail[tail.index(b'"') : tail.rindex(b',"emitted_at"')]))
+            writer.write(RawRecord.from_json(stream, data, "2026-01-01T00:00:00Z"))
+        writer.write(StatsMessage(stats=Stats(request_count=1)))
+        writer.write(SourceStateMessage(source_state=SourceState(stream=stream, data={"n": first + page})))
+        time.sleep(max(0.0, due - time.monotonic()))
+    for name in SHAPES:
+        writer.write(StreamStatusMessage(stream_status=StreamStatus(stream=name, status="complete")))
+    writer.flush()
 
 
 def _arg(argv: list[str], name: str) -> str:
@@ -53,6 +79,9 @@ def main(argv: list[str]) -> int:
                 }
             )
             templates.append(line.split(b'"id":"', 1))
+        if config.get("pages_per_s"):
+            paced(templates, total, every, float(config["pages_per_s"]))
+            return 0
         buffer: list[bytes] = []
         for i in range(total):
             head, tail = templates[i % 3]
