@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -24,26 +25,36 @@ def schema_of(sample: dict[str, object]) -> dict[str, object]:
     return {"type": "object", "properties": {name: {} for name in sample}}
 
 
-def paced(templates: list[list[bytes]], total: int, page: int, pages_per_s: float) -> None:
-    """Pages of one stream through the SDK's writer on a fixed schedule (late pages are not made up by bursts)."""
+def paced(argv: list[str], templates: list[list[bytes]], total: int, page: int, pages_per_s: float) -> int:
+    """`read` as an SDK connector: pages of one stream on a fixed schedule (late pages are not made up by bursts)."""
+    from pydantic import BaseModel, ConfigDict
     from sync_protocol import SourceState, SourceStateMessage, Stats, StatsMessage, StreamStatus, StreamStatusMessage
-    from sync_protocol.sdk import MessageWriter, RawRecord
+    from sync_protocol.sdk import Connector, RawRecord, run
 
-    writer = MessageWriter(sys.stdout.buffer)
     bodies = [(SHAPES[n], head.split(b'"data":', 1)[1], tail) for n, (head, tail) in enumerate(templates)]
-    due = time.monotonic()
-    for first in range(0, total, page):
-        due = max(due + 1 / pages_per_s, time.monotonic())
-        stream, head, tail = bodies[(first // page) % 3]
-        for i in range(first, min(first + page, total)):
-            data = b"".join((head, b'"id":"x', str(i).encode(), tail[tail.index(b'"') : tail.rindex(b',"emitted_at"')]))
-            writer.write(RawRecord.from_json(stream, data, "2026-01-01T00:00:00Z"))
-        writer.write(StatsMessage(stats=Stats(request_count=1)))
-        writer.write(SourceStateMessage(source_state=SourceState(stream=stream, data={"n": first + page})))
-        time.sleep(max(0.0, due - time.monotonic()))
-    for name in SHAPES:
-        writer.write(StreamStatusMessage(stream_status=StreamStatus(stream=name, status="complete")))
-    writer.flush()
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="allow")
+
+    class Paced(Connector[Config]):
+        config_model = Config
+
+        def read(self, *_: object) -> Iterator[object]:
+            due = time.monotonic()
+            for first in range(0, total, page):
+                due = max(due + 1 / pages_per_s, time.monotonic())
+                stream, head, tail = bodies[(first // page) % 3]
+                for i in range(first, min(first + page, total)):
+                    end = tail.rindex(b',"emitted_at"')
+                    data = b"".join((head, b'"id":"x', str(i).encode(), tail[tail.index(b'"') : end]))
+                    yield RawRecord.from_json(stream, data, "2026-01-01T00:00:00Z")
+                yield StatsMessage(stats=Stats(request_count=1))
+                yield SourceStateMessage(source_state=SourceState(stream=stream, data={"n": first + page}))
+                time.sleep(max(0.0, due - time.monotonic()))  # the next request's turn, as under a rate budget
+            for name in SHAPES:
+                yield StreamStatusMessage(stream_status=StreamStatus(stream=name, status="complete"))
+
+    return run(Paced(), argv)
 
 
 def _arg(argv: list[str], name: str) -> str:
@@ -80,8 +91,7 @@ def main(argv: list[str]) -> int:
             )
             templates.append(line.split(b'"id":"', 1))
         if config.get("pages_per_s"):
-            paced(templates, total, every, float(config["pages_per_s"]))
-            return 0
+            return paced(argv, templates, total, every, float(config["pages_per_s"]))
         buffer: list[bytes] = []
         for i in range(total):
             head, tail = templates[i % 3]

@@ -1,4 +1,5 @@
-"""The SDK's writer: a page leaves in one write, nothing waits longer than the linger, failures reach the caller."""
+"""The SDK's writer: a source's page leaves in one write, nothing waits longer than the linger, a destination's echo
+leaves at once, failures reach the caller."""
 
 from __future__ import annotations
 
@@ -64,6 +65,14 @@ def test_a_state_reaches_the_pipe_while_the_connector_blocks() -> None:
         ready, _, _ = select.select([reader], [], [], 30.0)  # the writing thread waits here, as on the network
         assert ready
         assert reader.read(1 << 16).startswith(b'{"type":"source_state"')
+
+
+def test_without_a_linger_each_line_leaves_at_once() -> None:
+    out = Writes()
+    writer = MessageWriter(out)  # what every command but `read` gets: an echo confirms a commit
+    writer.write(STATE)
+    writer.write(STATE)
+    assert len(out.calls) == 2
 
 
 def test_a_full_buffer_is_written_at_once() -> None:

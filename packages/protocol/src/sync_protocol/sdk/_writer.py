@@ -1,10 +1,11 @@
 """The one way a connector writes to stdout: encoded, free text redacted, buffered, thread-safe.
 
-Lines are queued and written out together: at once when `FLUSH_BYTES` are queued, on `flush()`, and otherwise by a
-flusher thread `LINGER_S` after the first line queued since the last write. A source's page of records, its
-stats and its state so leave in one write instead of one per 64 KiB and one per non-record message (the reader
-on the other end, e.g. the engine, wakes up once per page), and nothing written waits longer than `LINGER_S`,
-however long the connector then blocks (on the network, on a commit).
+A source's lines are queued and written out together: at once when `FLUSH_BYTES` are queued, on `flush()`, and
+otherwise by a flusher thread `LINGER_S` after the first line queued since the last write. A page of records, its
+stats and its state so leave in one write instead of one per 64 KiB and one per non-record message (the reader on
+the other end, e.g. the engine, wakes up once per page), and nothing waits longer than `LINGER_S`, however long
+the source then blocks on the network. Other commands write each line at once (`linger_s=0`): a destination's
+echo confirms a commit, and one held back would widen what a crash makes the engine send again.
 """
 
 from __future__ import annotations
@@ -42,13 +43,14 @@ def encode_record_fast(message: RecordMessage) -> bytes:
 
 
 class MessageWriter:
-    """Queues encoded lines and writes them out within `linger_s` (see the module docstring), from any thread.
+    """Queues encoded lines and writes them out within `linger_s` (at once if 0; see the module docstring), from
+    any thread.
 
     A write that fails on the flusher thread (e.g. `BrokenPipeError`: the reader went away) is raised by the next
     `write`, `write_line` or `flush`.
     """
 
-    def __init__(self, stream: IO[bytes], redactor: Redactor | None = None, *, linger_s: float = LINGER_S) -> None:
+    def __init__(self, stream: IO[bytes], redactor: Redactor | None = None, *, linger_s: float = 0.0) -> None:
         self._stream = stream
         self._redactor = redactor or Redactor()
         self._linger_s = linger_s
@@ -74,7 +76,7 @@ class MessageWriter:
         with self._lock:
             self._raise_error()
             self._buffer += line
-            if len(self._buffer) >= FLUSH_BYTES:
+            if len(self._buffer) >= FLUSH_BYTES or not self._linger_s:
                 self._write_out()
             elif self._due is None:
                 self._due = time.monotonic() + self._linger_s
