@@ -61,22 +61,24 @@ def _rss_kib(pid: int) -> int:
 
 @dataclass(frozen=True)
 class EngineRun:
-    """One `sync-engine sync`: its own figures and what the engine process itself used (not its children)."""
+    """One `sync-engine sync`: its own figures, what the engine process itself used and what its connectors used."""
 
     records_per_s: float
     cpu_s: float
+    connectors_cpu_s: float
     reads: int
     writes: int
     rss_kib: list[int]
 
 
-def _exited_usage(pid: int) -> tuple[float, int, int]:
-    """CPU seconds and read/write syscalls of an exited, not yet reaped process (its children not included)."""
+def _exited_usage(pid: int) -> tuple[float, float, int, int]:
+    """CPU seconds of an exited, not yet reaped process and of its reaped children, and its read/write syscalls."""
     os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    tick = os.sysconf("SC_CLK_TCK")
+    own, children = (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
     io = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
-    return cpu_s, int(io["syscr"]), int(io["syscw"])
+    return own, children, int(io["syscr"]), int(io["syscw"])
 
 
 def through_engine(
@@ -102,14 +104,14 @@ def through_engine(
         while not _exited(engine.pid):
             samples.append(_rss_kib(engine.pid))
             time.sleep(0.25)
-        cpu_s, reads, writes = _exited_usage(engine.pid)
+        cpu_s, connectors_cpu_s, reads, writes = _exited_usage(engine.pid)
         engine.wait()
     output = messages.read_bytes()
     end = orjson.loads(output.splitlines()[-1])["end"]
     assert end["status"] == "succeeded", end
     progress = end["request_progress"]
     assert progress["record_count"] == records
-    return EngineRun(progress["records_per_s"], cpu_s, reads, writes, [s for s in samples if s])
+    return EngineRun(progress["records_per_s"], cpu_s, connectors_cpu_s, reads, writes, [s for s in samples if s])
 
 
 def _exited(pid: int) -> bool:
@@ -125,7 +127,7 @@ def engine_cost(records: int, rounds: int, pages_per_s: float, workdir: Path, co
         f"paced: {pages_per_s:g} pages/s of 100 + stats + state": {"state_every": 100, "pages_per_s": pages_per_s},
     }
     pythons = {"this": sys.executable} | ({"compare": str(compare / "python")} if compare else {})
-    figures: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    figures: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
     loads = [os.getloadavg()[0]]
     for _ in range(rounds):
         for name, source in setups.items():
@@ -136,6 +138,7 @@ def engine_cost(records: int, rounds: int, pages_per_s: float, workdir: Path, co
                 figures.setdefault((name, label), []).append(
                     (
                         1e6 * (run.cpu_s - base.cpu_s) / records,
+                        1e6 * (run.connectors_cpu_s - base.connectors_cpu_s) / records,
                         (run.reads - base.reads) / states,
                         (run.writes - base.writes) / states,
                     )
@@ -147,10 +150,10 @@ def engine_cost(records: int, rounds: int, pages_per_s: float, workdir: Path, co
     )
     for (name, label), runs in figures.items():
         cpu = sorted(f[0] for f in runs)
-        reads, writes = (statistics.median(f[i] for f in runs) for i in (1, 2))
+        connectors, reads, writes = (statistics.median(f[i] for f in runs) for i in (1, 2, 3))
         print(
             f"  {name:<40} {label:<8} {statistics.median(cpu):6.1f} us/record ({cpu[0]:.1f}-{cpu[-1]:.1f}); "
-            f"per state: {reads:.1f} reads, {writes:.1f} writes"
+            f"per state: {reads:.1f} reads, {writes:.1f} writes; source + destination {connectors:.1f} us/record"
         )
 
 

@@ -191,7 +191,10 @@ class SourcePump:
                     stop = "limit"
                     break
         self._fence.records_sent(counts)
-        return (b"\n".join(out) + b"\n" if out else b""), stop
+        if not out:
+            return b"", stop
+        out.append(b"")  # the last line's newline, in the same copy
+        return b"\n".join(out), stop
 
     def _on_message(self, message: Message, forwarded: bool) -> bool:
         """Handle a non-record source message; True when the state limit is reached."""
