@@ -155,6 +155,12 @@ def engine_cost(records: int, rounds: int, pages_per_s: float, workdir: Path, co
             f"  {name:<40} {label:<8} {statistics.median(cpu):6.1f} us/record ({cpu[0]:.1f}-{cpu[-1]:.1f}); "
             f"per state: {reads:.1f} reads, {writes:.1f} writes; source + destination {connectors:.1f} us/record"
         )
+        if label == "compare":
+            ratios = sorted(t[0] / c[0] for t, c in zip(figures[(name, "this")], runs, strict=True))
+            print(
+                f"  {name:<40} this / compare, per round: median {statistics.median(ratios):.2f} "
+                f"({', '.join(f'{r:.2f}' for r in ratios)})"
+            )
 
 
 def main() -> None:
