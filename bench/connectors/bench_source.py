@@ -1,12 +1,17 @@
-"""A source that writes Stripe-shaped record lines as fast as the pipe takes them (benchmark only).
+"""A source that writes Stripe-shaped record lines (benchmark only).
 
 Config: {"records": N, "state_every": 1000, "fixtures": path}. Lines are built once per shape and only the id
 changes, so the source itself costs little CPU: the benchmark measures what sits between it and the destination.
+By default it writes as fast as the pipe takes them. With `"pages_per_s": R` it writes like source-stripe at a
+budget of R requests/s: through the SDK's `MessageWriter`, one stream's page of `state_every` records at a time
+(each the object's JSON bytes), then a `stats` and a `source_state`, pages on a fixed schedule of R per second.
 """
 
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -18,6 +23,38 @@ from stripe_shapes import DEFAULT_FIXTURES, SHAPES, load_shapes, make_object
 def schema_of(sample: dict[str, object]) -> dict[str, object]:
     """Every top-level field of the sample as a property, so the engine checks each record's field names."""
     return {"type": "object", "properties": {name: {} for name in sample}}
+
+
+def paced(argv: list[str], templates: list[list[bytes]], total: int, page: int, pages_per_s: float) -> int:
+    """`read` as an SDK connector: pages of one stream on a fixed schedule (late pages are not made up by bursts)."""
+    from pydantic import BaseModel, ConfigDict
+    from sync_protocol import SourceState, SourceStateMessage, Stats, StatsMessage, StreamStatus, StreamStatusMessage
+    from sync_protocol.sdk import Connector, RawRecord, run
+
+    bodies = [(SHAPES[n], head.split(b'"data":', 1)[1], tail) for n, (head, tail) in enumerate(templates)]
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="allow")
+
+    class Paced(Connector[Config]):
+        config_model = Config
+
+        def read(self, *_: object) -> Iterator[object]:
+            due = time.monotonic()
+            for first in range(0, total, page):
+                due = max(due + 1 / pages_per_s, time.monotonic())
+                stream, head, tail = bodies[(first // page) % 3]
+                for i in range(first, min(first + page, total)):
+                    end = tail.rindex(b',"emitted_at"')
+                    data = b"".join((head, b'"id":"x', str(i).encode(), tail[tail.index(b'"') : end]))
+                    yield RawRecord.from_json(stream, data, "2026-01-01T00:00:00Z")
+                yield StatsMessage(stats=Stats(request_count=1))
+                yield SourceStateMessage(source_state=SourceState(stream=stream, data={"n": first + page}))
+                time.sleep(max(0.0, due - time.monotonic()))  # the next request's turn, as under a rate budget
+            for name in SHAPES:
+                yield StreamStatusMessage(stream_status=StreamStatus(stream=name, status="complete"))
+
+    return run(Paced(), argv)
 
 
 def _arg(argv: list[str], name: str) -> str:
@@ -53,6 +90,8 @@ def main(argv: list[str]) -> int:
                 }
             )
             templates.append(line.split(b'"id":"', 1))
+        if config.get("pages_per_s"):
+            return paced(argv, templates, total, every, float(config["pages_per_s"]))
         buffer: list[bytes] = []
         for i in range(total):
             head, tail = templates[i % 3]

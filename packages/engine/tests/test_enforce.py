@@ -101,3 +101,51 @@ def test_a_disabled_stream_forwards_nothing_more() -> None:
     state = b'{"type":"source_state","source_state":{"stream":"customers","data":{}}}'
     assert enforcer.process(state, 2).forward is None
     assert enforcer.dropped == {}, "not counted as an unconfigured stream"
+
+
+ODD = ConfiguredCatalog.model_validate(
+    {
+        "streams": [
+            {
+                "name": "my stream",
+                "json_schema": {"type": "object", "properties": {"class": {}, "a-b": {}, "données": {}}},
+                "primary_key": [["id"]],
+            },
+            {"name": "raw", "json_schema": {"type": "object"}},
+        ]
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        record_line("my stream", {"id": 1, "class": "x", "a-b": [1, {"c": 2}], "données": "é"}),
+        record_line("my stream", {"class": None}),
+        record_line("my stream", {"id": 1, "extra": {"nested": True}}),  # pruned
+        record_line("raw", {"anything": {"at": ["all"]}}),
+        record_line("elsewhere", {"id": 1}),  # not configured: dropped
+        b'{"type":"record","record":{"data":{"id":2},"emitted_at":"2024-01-01T00:00:00Z","stream":"my stream"}}',
+        b'{"type":"record","record":{"stream":"my stream","data":{"id":3},"emitted_at":"2024-01-01T00:00:00Z",'
+        b'"deleted":true}}',
+    ],
+)
+def test_the_record_fast_path_agrees_with_the_general_path(line: bytes) -> None:
+    fast, general = CatalogEnforcer(ODD), CatalogEnforcer(ODD)
+    verdict = general.process(line, 1)
+    assert fast.record(line, 1) == (verdict.stream, verdict.forward[:-1] if verdict.forward else None)
+    assert (fast.pruned, fast.dropped) == (general.pruned, general.dropped)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"type":"record","record":{"stream":"raw","data":{"a":tru},"emitted_at":"2024-01-01T00:00:00Z"}}',
+        b'{"type":"record","record":{"stream":"raw","data":{"a":"\xff"},"emitted_at":"2024-01-01T00:00:00Z"}}',
+        b'{"type":"record","record":{"stream":"my stream","data":{"id":1},"emitted_at":"2024-01-01"}}',
+        b'{"type":"record","record":{"stream":7,"data":{"id":1},"emitted_at":"2024-01-01T00:00:00Z"}}',
+    ],
+)
+def test_the_record_fast_path_rejects_what_the_general_path_rejects(line: bytes) -> None:
+    with pytest.raises(ConnectorFailedError, match="line 9"):
+        CatalogEnforcer(ODD).record(line, 9)

@@ -49,7 +49,7 @@ def test_stop_escalates_to_sigkill_and_reaps() -> None:
 
     async def main() -> tuple[int, int, float]:
         async with open_connector("t", [sys.executable, "-c", stubborn], "x", {}, grace_s=0.3) as proc:
-            await proc.process.stdout.receive()  # type: ignore[union-attr]
+            await proc.receive()
             started = time.monotonic()
             code = await proc.stop(0.3)
             return proc.pid, code, time.monotonic() - started
@@ -89,3 +89,17 @@ def test_background_children_left_in_the_group_are_killed(tmp_path: object) -> N
     status = pathlib.Path(f"/proc/{child}/status")
     state = status.read_text().split("State:")[1].split()[0] if status.exists() else "gone"
     assert state in ("gone", "Z"), f"the background child still runs (state {state})"  # a zombie awaits its reaper
+
+
+def test_stdout_is_read_whole_up_to_the_pipe_size_and_ends_with_nothing() -> None:
+    script = "import sys; sys.stdout.buffer.write(b'x' * 600_000); sys.stdout.flush(); sys.stdin.read()"
+
+    async def main() -> tuple[int, bytes]:
+        async with open_connector("t", [sys.executable, "-c", script], "x", {}, stdin=True) as proc:
+            received = 0
+            while received < 600_000:  # several reads if the pipe could not be widened, one if it could
+                received += len(await proc.receive())
+            await proc.close_stdin()
+            return received, await proc.receive()
+
+    assert anyio.run(main) == (600_000, b"")

@@ -1,7 +1,8 @@
 """Connector subprocesses: private argument files, a bounded stderr tail, and shutdown that never leaves zombies.
 
 A connector runs in its own process group; stopping it sends SIGTERM to the group, then SIGKILL after a grace
-period, and always waits for the exit status.
+period, and always waits for the exit status. Its stdout is a pipe of the engine's own, read with `os.read` when
+it is readable: a wake-up takes all the pipe holds (up to 1 MiB) in one read, with no stream buffer copying it.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from typing import Any
 import anyio
 import orjson
 from anyio.abc import ByteReceiveStream, Process
+from anyio.lowlevel import cancel_shielded_checkpoint
 from pydantic import BaseModel
 
 from ._errors import ConnectorCommandError
 
 STDERR_TAIL_BYTES = 64 * 1024
-READ_CHUNK_BYTES = 256 * 1024
+PIPE_BYTES = 1024 * 1024
+READ_CHUNK_BYTES = PIPE_BYTES
 DEFAULT_GRACE_S = 5.0
 
 
@@ -83,20 +86,34 @@ class ConnectorProcess:
     name: str
     process: Process
     stderr_tail: StderrTail
+    stdout: int
+    """The read end of the connector's stdout (non-blocking; closed when `open_connector` ends)."""
+    _read_buffer: memoryview = field(default_factory=lambda: memoryview(bytearray(READ_CHUNK_BYTES)), repr=False)
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
+    async def receive(self) -> bytes:
+        """What stdout holds (at most `READ_CHUNK_BYTES`) once it holds anything; b"" at end of output.
+
+        A cancellation point only while nothing was read: cancelled, it has consumed nothing. Reads land in one
+        buffer kept for the process and are copied out at their size: reading into a fresh 1 MiB object each time
+        cost more (the allocator maps and faults its pages anew) than the copy.
+        """
+        while True:
+            try:
+                size = os.readv(self.stdout, [self._read_buffer])
+            except BlockingIOError:
+                await anyio.wait_readable(self.stdout)
+                continue
+            await cancel_shielded_checkpoint()  # the other tasks run even while data keeps coming
+            return self._read_buffer[:size].tobytes()
+
     async def chunks(self) -> AsyncIterator[bytes]:
         """Raw stdout chunks until end of file."""
-        stdout = self.process.stdout
-        assert stdout is not None
-        try:
-            while True:
-                yield await stdout.receive(READ_CHUNK_BYTES)
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            return
+        while chunk := await self.receive():
+            yield chunk
 
     async def send(self, data: bytes) -> None:
         """Write to stdin, waiting while the pipe is full (backpressure)."""
@@ -152,25 +169,24 @@ async def _drain_stderr(stream: ByteReceiveStream, tail: StderrTail, done: anyio
         done.set()
 
 
-PIPE_BYTES = 1024 * 1024
 _F_SETPIPE_SZ = 1031
 
 
-def _widen_pipes(process: Process) -> None:
-    """Grow the stdin/stdout pipes from 64 KiB to 1 MiB where the OS allows: fewer wake-ups per megabyte.
+def _widen(fd: int) -> None:
+    """Grow a pipe from 64 KiB to 1 MiB where the OS allows: fewer wake-ups per megabyte. Best effort."""
+    try:
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_BYTES)
+    except (OSError, ValueError):  # not Linux, or the limit for unprivileged users reached
+        pass
 
-    Best effort: it reaches the pipe through the asyncio backend's transport and does nothing elsewhere.
-    """
-    for stream in (process.stdout, process.stdin):
-        inner = getattr(stream, "_stream", None)
-        transport = getattr(inner, "_transport", None) or getattr(inner, "transport", None)
-        pipe = transport.get_extra_info("pipe") if transport is not None else None
-        if pipe is None:
-            continue
-        try:
-            fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
-        except (OSError, ValueError):  # not a pipe, limit reached, or already closed
-            pass
+
+def _widen_stdin(process: Process) -> None:
+    """Grow the stdin pipe, reached through the asyncio backend's transport (nothing elsewhere)."""
+    inner = getattr(process.stdin, "_stream", None)
+    transport = getattr(inner, "_transport", None) or getattr(inner, "transport", None)
+    pipe = transport.get_extra_info("pipe") if transport is not None else None
+    if pipe is not None:
+        _widen(pipe.fileno())
 
 
 def _write_private_json(directory: Path, name: str, value: Any) -> Path:
@@ -204,19 +220,26 @@ async def open_connector(
         for arg_name, value in arguments.items():
             if value is not None:
                 argv += [f"--{arg_name}", str(_write_private_json(Path(tmp), arg_name, value))]
+        stdout, child_stdout = os.pipe()
         try:
+            _widen(stdout)
+            os.set_blocking(stdout, False)
             with anyio.CancelScope(shield=True):  # cancelled half-way, a started process would be left unreaped
                 process = await anyio.open_process(
                     argv,
                     stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                    stdout=child_stdout,
                     start_new_session=True,
                     env={**os.environ, **env} if env is not None else None,
                     cwd=cwd,
                 )
         except OSError as exc:
+            os.close(stdout)
             raise ConnectorCommandError(f"cannot start {name} ({argv[0]}): {exc.strerror}") from exc
-        _widen_pipes(process)
-        connector = ConnectorProcess(name, process, StderrTail())
+        finally:
+            os.close(child_stdout)
+        _widen_stdin(process)
+        connector = ConnectorProcess(name, process, StderrTail(), stdout)
         stderr_done = anyio.Event()
         failure: Exception | None = None
         try:
@@ -235,6 +258,7 @@ async def open_connector(
                             await stderr_done.wait()
                     tasks.cancel_scope.cancel()
         finally:
+            os.close(stdout)
             with anyio.CancelScope(shield=True):
                 await process.aclose()
         if failure is not None:

@@ -31,7 +31,7 @@ from ._checkpoint import CommitFence
 from ._enforce import CatalogEnforcer, InvalidRecordError
 from ._errors import ConnectorFailedError
 from ._limits import RunLimits
-from ._process import READ_CHUNK_BYTES, ConnectorProcess
+from ._process import ConnectorProcess
 from ._progress import ProgressTracker
 from ._report import RunReport
 
@@ -94,8 +94,6 @@ class SourcePump:
 
     async def _pump(self) -> SourceEnd:
         splitter = LineSplitter()
-        stdout = self._source.process.stdout
-        assert stdout is not None
         while True:
             if self._report.failed:
                 return "failed"  # e.g. the checkpoint could not be saved: no more data may move
@@ -104,10 +102,7 @@ class SourcePump:
             chunk: bytes | None = None
             with anyio.move_on_after(self._limits.remaining()) as timer:
                 self._read_scope = timer
-                try:
-                    chunk = await stdout.receive(READ_CHUNK_BYTES)
-                except (anyio.EndOfStream, anyio.ClosedResourceError):
-                    chunk = None
+                chunk = await self._source.receive() or None
             self._read_scope = None
             if timer.cancelled_caught:
                 if self._limits.stopping:
@@ -196,7 +191,10 @@ class SourcePump:
                     stop = "limit"
                     break
         self._fence.records_sent(counts)
-        return (b"\n".join(out) + b"\n" if out else b""), stop
+        if not out:
+            return b"", stop
+        out.append(b"")  # the last line's newline, in the same copy
+        return b"\n".join(out), stop
 
     def _on_message(self, message: Message, forwarded: bool) -> bool:
         """Handle a non-record source message; True when the state limit is reached."""

@@ -42,9 +42,14 @@ class LineSplitter:
 
     def feed(self, chunk: bytes) -> list[tuple[int, bytes]]:
         """Add `chunk`; return `(line_number, line)` for each line it completed."""
-        cut = chunk.rfind(b"\n")
-        if cut == -1:
-            self._buffer += chunk
+        pieces = chunk.split(b"\n")  # the chunk is copied once, into its lines
+        rest = pieces.pop()
+        if self._buffer and pieces:
+            self._buffer += pieces[0]
+            pieces[0] = bytes(self._buffer)
+            self._buffer.clear()
+        self._buffer += rest
+        if not pieces:
             if len(self._buffer) > self._max_line_bytes:
                 raise NdjsonDecodeError(
                     f"line longer than {self._max_line_bytes} bytes",
@@ -52,16 +57,9 @@ class LineSplitter:
                     line=bytes(self._buffer[:200]),
                 )
             return []
-        if self._buffer:
-            self._buffer += chunk[:cut]
-            complete = bytes(self._buffer)
-            self._buffer.clear()
-        else:
-            complete = chunk[:cut]
-        self._buffer += chunk[cut + 1 :]
         lines: list[tuple[int, bytes]] = []
         number = self._line_number
-        for line in complete.split(b"\n"):  # the hot loop of every reader: kept inline
+        for line in pieces:  # the hot loop of every reader: kept inline
             number += 1
             if line and line[0] == 0x7B and line[-1] == 0x7D:
                 lines.append((number, line))

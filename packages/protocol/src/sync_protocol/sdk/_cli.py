@@ -39,7 +39,7 @@ from ._connector import COMMANDS, Connector
 from ._logging import logs_as_messages
 from ._raw import RawRecord, decode_raw_record
 from ._redact import Redactor, find_secrets
-from ._writer import MessageWriter
+from ._writer import LINGER_S, MessageWriter
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -268,7 +268,7 @@ def run(
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_OK
 
-    writer = MessageWriter(stdout, redactor)
+    writer = MessageWriter(stdout, redactor, linger_s=LINGER_S if args.command == "read" else 0.0)
     try:
         with logs_as_messages(writer):
             _execute(connector, args, config, stdin, writer, redactor)
