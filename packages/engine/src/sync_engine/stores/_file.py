@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ from pydantic import ValidationError
 from sync_protocol import SyncState
 
 from .._errors import StateLockedError, StateStoreError
+from .._files import replace_file
 
 
 def _file_name(key: str) -> str:
@@ -44,16 +44,7 @@ class FileStateStore:
     def save(self, key: str, state: SyncState) -> None:
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(state.model_dump_json(exclude_none=True).encode())
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_file(path, state.model_dump_json(exclude_none=True).encode())
         directory = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(directory)
