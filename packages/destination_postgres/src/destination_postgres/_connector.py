@@ -113,12 +113,17 @@ class PostgresDestination(Connector[PostgresConfig]):
     def write_raw(
         self, config: PostgresConfig, catalog: ConfiguredCatalog, messages: Iterator[Message | RawRecord]
     ) -> Iterable[Message]:
-        """Load records; echo each state once its stream's rows are committed with it; pass the rest through."""
+        """Load records; echo each state once its stream's rows are committed with it; pass the rest through.
+
+        Input is read and decoded from the start, while the connection and the tables are being prepared, so the
+        first batches are ready when the first connection is."""
         redactor = config.redactor()
-        conn = connect(config, redactor)
+        inbox = Inbox(messages)
+        conn: psycopg.Connection[Any] | None = None
         pool: ConnectionPool | None = None
         session: WriteSession | None = None
         try:
+            conn = connect(config, redactor)
             tables, notes = _prepare(conn, config, catalog)
             yield from notes
             with map_psycopg_errors(redactor):
@@ -130,30 +135,36 @@ class PostgresDestination(Connector[PostgresConfig]):
             session = WriteSession(config, tables, stored, pool, redactor, populated)
             session.failed |= {s.name for s in catalog.streams if s.name not in tables}
             session.run_id = uuid.uuid4().hex
-            yield from _write_loop(session, messages, min(0.2, config.max_state_delay_s or 0.2))
+            yield from _write_loop(session, inbox, min(0.2, config.max_state_delay_s or 0.2))
         finally:
+            inbox.stop()
             if session is not None:
                 session.abort()
             if pool is not None:
                 pool.close()
-            conn.close()
+            if conn is not None:
+                conn.close()
 
 
 _TICK_EVERY = 64
-"""Messages between checks for checkpoints that waited too long (the input going quiet checks at once)."""
+"""Records between checks for checkpoints that waited too long (the input going quiet checks at once)."""
 
 
-def _write_loop(session: WriteSession, messages: Iterator[Message | RawRecord], idle_s: float) -> Iterator[Message]:
-    inbox = Inbox(messages)
+def _write_loop(session: WriteSession, inbox: Inbox[Message | RawRecord], idle_s: float) -> Iterator[Message]:
     add_record = session.add_record
     results = session.results
     count = 0
-    try:
-        while True:
-            try:
-                message = inbox.get(idle_s)
-            except StopIteration:
-                break
+    while True:
+        try:
+            batch = inbox.get_batch(idle_s)
+        except StopIteration:
+            break
+        if batch is None:  # the input is quiet: flush waiting checkpoints and echo what is committed
+            session.tick()
+            if results:
+                yield from session.drain()
+            continue
+        for message in batch:
             if type(message) is RawRecord:
                 add_record(message.stream, message.data, message.deleted)
                 count += 1
@@ -161,8 +172,6 @@ def _write_loop(session: WriteSession, messages: Iterator[Message | RawRecord], 
                     if results:
                         yield from session.drain()
                     continue
-            elif message is None:
-                pass  # the input is quiet: flush waiting checkpoints and echo what is committed
             elif isinstance(message, SourceStateMessage):
                 session.add_state(message)
             elif isinstance(message, StreamStatusMessage):
@@ -181,9 +190,7 @@ def _write_loop(session: WriteSession, messages: Iterator[Message | RawRecord], 
             session.tick()
             if results:
                 yield from session.drain()
-        yield from session.close()
-    finally:
-        inbox.stop()
+    yield from session.close()
 
 
 def _prepare(

@@ -71,6 +71,8 @@ class Slot:
     skip_unchanged: bool = False
     """Whether the table held rows before this run (set when the slot is made, before its first batch)."""
     oldest_state: float | None = None
+    flushed: bool = False
+    """Calling thread: a batch of it went to the workers (until then its first checkpoint flushes at once)."""
     overwrite: bool = field(init=False)
     """The stream replaces its table (a field, not a property: it is read for every record)."""
 

@@ -140,7 +140,9 @@ class WriteSession:
         slot.batch.add_state(message)
         if slot.overwrite:
             slot.needs_finish = True
-        if slot.oldest_state is None:
+        if not slot.flushed:  # the server starts on the first page while the rest is read; its state echoes early
+            self.flush(slot, cut=True)
+        elif slot.oldest_state is None:
             slot.oldest_state = time.monotonic()
             self._waiting.append(slot)
 
@@ -215,6 +217,7 @@ class WriteSession:
         if slot.failing or (kind is Kind.LOAD and batch.count == 0 and not batch.states):
             return
         slot.batch = batch.split_at_last_state() if cut and batch.uncovered else slot.new_batch()
+        slot.flushed = True
         self._enqueue(slot, Job(kind, batch))
 
     def _enqueue(self, slot: Slot, job: Job) -> None:

@@ -120,13 +120,21 @@ def encode_message(message: Message) -> bytes:
     return message.model_dump_json(exclude_none=True).encode() + b"\n"
 
 
-def iter_lines(stream: IO[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[tuple[int, bytes]]:
-    """Blocking: numbered non-blank lines of a binary stream, read in chunks."""
+def iter_line_chunks(
+    stream: IO[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[list[tuple[int, bytes]]]:
+    """Blocking: the numbered non-blank lines of a binary stream, one list per read (lists may be empty)."""
     splitter = LineSplitter(max_line_bytes)
     read = getattr(stream, "read1", stream.read)
     while chunk := read(READ_CHUNK_BYTES):
-        yield from splitter.feed(chunk)
-    yield from splitter.close()
+        yield splitter.feed(chunk)
+    yield splitter.close()
+
+
+def iter_lines(stream: IO[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[tuple[int, bytes]]:
+    """Blocking: numbered non-blank lines of a binary stream, read in chunks."""
+    for lines in iter_line_chunks(stream, max_line_bytes):
+        yield from lines
 
 
 def read_messages(stream: IO[bytes]) -> Iterator[Message]:

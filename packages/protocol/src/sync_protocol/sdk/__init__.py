@@ -2,7 +2,7 @@
 
 from ._cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, VersionAction, load_json_argument, main, run, validate_argument
 from ._connector import Connector, record, stream_state
-from ._inbox import Inbox
+from ._inbox import Batched, Inbox
 from ._raw import RawRecord, decode_raw_record, emitted_at_text
 from ._redact import REDACTED, Redactor, find_secrets
 from ._writer import MessageWriter, encode_record_fast
@@ -12,6 +12,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "REDACTED",
+    "Batched",
     "Connector",
     "Inbox",
     "MessageWriter",

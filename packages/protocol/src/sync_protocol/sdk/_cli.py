@@ -33,9 +33,10 @@ from .._messages import (
     UnknownMessage,
     error_message,
 )
-from .._ndjson import decode_message, iter_lines
+from .._ndjson import decode_message, iter_line_chunks, iter_lines
 from .._state import SyncState
 from ._connector import COMMANDS, Connector
+from ._inbox import Batched
 from ._logging import logs_as_messages
 from ._raw import RawRecord, decode_raw_record
 from ._redact import Redactor, find_secrets
@@ -176,20 +177,29 @@ def _stdin_messages(stdin: IO[bytes], writer: MessageWriter) -> Iterator[Message
             yield message
 
 
-def _stdin_raw_messages(stdin: IO[bytes], writer: MessageWriter) -> Iterator[Message | RawRecord]:
-    """Messages for `write_raw`: records with their data as the original bytes, the rest as for `write`."""
-    for number, line in iter_lines(stdin):
-        fast = decode_raw_record(line) if line.startswith(b'{"type":"record"') else None
-        if fast is not None:
-            yield fast
-            continue
-        message = decode_message(line, number)
-        if isinstance(message, UnknownMessage):
-            writer.write_line(line + b"\n")
-        elif isinstance(message, RecordMessage):
-            yield RawRecord.from_message(message)
-        else:
-            yield message
+def _stdin_raw_messages(stdin: IO[bytes], writer: MessageWriter) -> Batched[Message | RawRecord]:
+    """Messages for `write_raw`: records with their data as the original bytes, the rest as for `write`; they
+    come in batches, one per read of stdin (`Inbox` hands a batch to the write loop at once)."""
+    return Batched(_stdin_raw_batches(stdin, writer))
+
+
+def _stdin_raw_batches(stdin: IO[bytes], writer: MessageWriter) -> Iterator[list[Message | RawRecord]]:
+    for lines in iter_line_chunks(stdin):
+        batch: list[Message | RawRecord] = []
+        add = batch.append
+        for number, line in lines:
+            fast = decode_raw_record(line) if line.startswith(b'{"type":"record"') else None
+            if fast is not None:
+                add(fast)
+                continue
+            message = decode_message(line, number)
+            if isinstance(message, UnknownMessage):
+                writer.write_line(line + b"\n")
+            elif isinstance(message, RecordMessage):
+                add(RawRecord.from_message(message))
+            else:
+                add(message)
+        yield batch
 
 
 def _emit_all(writer: MessageWriter, messages: Iterable[Message | RawRecord]) -> None:

@@ -1,11 +1,11 @@
 """Reading stdin on a thread of its own, so a destination's write loop wakes up even while the source is silent.
 
 Without it a checkpoint that arrived just before a pause in the input would wait, uncommitted and unechoed,
-until the next message. Messages are handed over through a `queue.SimpleQueue`: put and a get that waits are
-C code, so a write loop that keeps up with its input (and waits for nearly every message) costs a fraction of a
-microsecond per message, where `threading.Event` built a Python condition and a lock per wait (measured: about
-2 µs per record of a destination's CPU). The reader waits while too many are queued, which bounds memory, until
-the write loop has taken half of them.
+until the next message. Messages cross between the threads through a `queue.SimpleQueue` (put and a get that
+waits are C code), and they cross in batches when the input comes as `Batched`: one batch per read of stdin, so
+the two threads hand over (and pass the GIL back and forth) once per read instead of once per message
+(measured: handing over each record was half of a Postgres write loop's CPU). The reader waits while too many
+batches are queued, which bounds memory, until the write loop has taken half of them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,27 @@ from typing import Generic, TypeVar, cast
 Item = TypeVar("Item")
 
 _MAX_QUEUED = 2_000
-"""Messages parsed ahead of the write loop, at most."""
+"""Single messages parsed ahead of the write loop, at most."""
+_MAX_QUEUED_BATCHES = 32
+"""Batches (reads of stdin, up to 256 KiB each) parsed ahead of the write loop, at most."""
+
+
+class Batched(Iterator[Item]):
+    """Items that also come as the batches they were read in; iterating gives them one at a time."""
+
+    def __init__(self, batches: Iterator[list[Item]]) -> None:
+        self.batches = batches
+        self._current: Iterator[Item] = iter(())
+
+    def __next__(self) -> Item:
+        while True:
+            item = next(self._current, _NOTHING)
+            if item is not _NOTHING:
+                return cast(Item, item)
+            self._current = iter(next(self.batches))
+
+
+_NOTHING = object()
 
 
 class _End:
@@ -31,29 +51,37 @@ class _End:
 
 
 class Inbox(Generic[Item]):
-    """Iterates a blocking message iterator on a daemon thread; `get(timeout)` returns None on timeout."""
+    """Iterates a blocking message iterator on a daemon thread; `get_batch(timeout)` (or `get`) returns None on
+    timeout and raises `StopIteration` at the end of input."""
 
     def __init__(self, messages: Iterator[Item]) -> None:
-        self._messages = messages
-        self._queue: queue.SimpleQueue[Item | _End] = queue.SimpleQueue()
+        batched = isinstance(messages, Batched)
+        self._batches: Iterator[list[Item]] = messages.batches if batched else ([m] for m in messages)
+        self._limit = _MAX_QUEUED_BATCHES if batched else _MAX_QUEUED
+        self._queue: queue.SimpleQueue[list[Item] | _End] = queue.SimpleQueue()
         self._space = threading.Event()
         self._full = False
-        """The reader waits for `_space` (set by `get` once half the queue is taken)."""
+        """The reader waits for `_space` (set by the write loop once half the queue is taken)."""
         self._end: _End | None = None
         self._stopped = False
+        self._taken: list[Item] = []
+        self._next = 0
+        """`get` hands out `_taken` from this index on before taking another batch."""
         self._thread = threading.Thread(target=self._read, name="stdin-reader", daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
-        put, size = self._queue.put, self._queue.qsize
+        put, size, limit = self._queue.put, self._queue.qsize, self._limit
         error: BaseException | None = None
         try:
-            for message in self._messages:
-                put(message)
-                if size() >= _MAX_QUEUED:
+            for batch in self._batches:
+                if not batch:
+                    continue
+                put(batch)
+                if size() >= limit:
                     self._space.clear()
                     self._full = True
-                    while size() >= _MAX_QUEUED // 2 and not self._stopped:
+                    while size() >= limit // 2 and not self._stopped:
                         self._space.wait(0.1)
                 if self._stopped:
                     return
@@ -62,21 +90,37 @@ class Inbox(Generic[Item]):
         finally:
             put(_End(error))
 
-    def get(self, timeout: float) -> Item | None:
-        """The next message; None if none came within `timeout` s. `StopIteration` at the end of input."""
+    def get_batch(self, timeout: float) -> list[Item] | None:
+        """The next messages, in order (never an empty list); None if none came within `timeout` s.
+        `StopIteration` at the end of input."""
+        if self._next < len(self._taken):
+            rest = self._taken[self._next :]
+            self._taken, self._next = [], 0
+            return rest
         if self._end is not None:
             self._raise_end(self._end)
-        if self._full and self._queue.qsize() <= _MAX_QUEUED // 2:
+        if self._full and self._queue.qsize() <= self._limit // 2:
             self._full = False
             self._space.set()
         try:
-            item = self._queue.get(True, timeout)
+            batch = self._queue.get(True, timeout)
         except queue.Empty:
             return None
-        if type(item) is _End:
-            self._end = item
-            self._raise_end(item)
-        return cast(Item, item)
+        if type(batch) is _End:
+            self._end = batch
+            self._raise_end(batch)
+        return cast(list[Item], batch)
+
+    def get(self, timeout: float) -> Item | None:
+        """The next message; None if none came within `timeout` s. `StopIteration` at the end of input."""
+        if self._next >= len(self._taken):
+            batch = self.get_batch(timeout)
+            if batch is None:
+                return None
+            self._taken, self._next = batch, 0
+        item = self._taken[self._next]
+        self._next += 1
+        return item
 
     @staticmethod
     def _raise_end(end: _End) -> None:
