@@ -55,9 +55,12 @@ class Inbox(Generic[Item]):
     timeout and raises `StopIteration` at the end of input."""
 
     def __init__(self, messages: Iterator[Item]) -> None:
-        batched = isinstance(messages, Batched)
-        self._batches: Iterator[list[Item]] = messages.batches if batched else ([m] for m in messages)
-        self._limit = _MAX_QUEUED_BATCHES if batched else _MAX_QUEUED
+        if isinstance(messages, Batched):
+            self._batches: Iterator[list[Item]] = messages.batches
+            self._limit = _MAX_QUEUED_BATCHES
+        else:
+            self._batches = ([m] for m in messages)
+            self._limit = _MAX_QUEUED
         self._queue: queue.SimpleQueue[list[Item] | _End] = queue.SimpleQueue()
         self._space = threading.Event()
         self._full = False
