@@ -26,6 +26,8 @@ COPY_TRAILER = struct.pack(">h", -1)
 _ROW_HEAD = struct.Struct(">hiqi?i").pack
 """4 fields; seq (8 bytes); deleted (1 byte); the length of pk (-1 = NULL)."""
 _LENGTH = struct.Struct(">i").pack
+_KEYLESS_HEAD = struct.Struct(">hiqi?ii").pack
+"""A row without a key up to its raw field's length: 4 fields; seq; deleted; pk NULL; the length of raw."""
 _NULL = msgspec.Raw(b"null")
 
 
@@ -132,7 +134,12 @@ class RowEncoder:
         """Append a record to `batch`; `StreamError` if it lacks a primary key value (keyed batches)."""
         seq = self._seq
         self._seq = seq + 1
-        if self._key_props and batch.keyed:
+        if b"\\" in data and b"\\u0000" in data:  # jsonb refuses NUL (a backslash is rare: one memchr first)
+            data = orjson.dumps(_nul_free(orjson.loads(data)))
+        if deleted:
+            batch.has_deletes = True
+        rows = batch.rows
+        if batch.keyed and self._key_props:
             pk = self._key(data)
             keys = batch.keys
             if pk in keys:
@@ -140,15 +147,10 @@ class RowEncoder:
             else:
                 keys.add(pk)
             batch.tail_keys.append(pk)
-            head = _ROW_HEAD(4, 8, seq, 1, deleted, len(pk)) + pk
+            rows += _ROW_HEAD(4, 8, seq, 1, deleted, len(pk))
+            rows += pk
+            rows += _LENGTH(len(data))
         else:
-            head = _ROW_HEAD(4, 8, seq, 1, deleted, -1)
-        if deleted:
-            batch.has_deletes = True
-        if b"\\" in data and b"\\u0000" in data:  # jsonb refuses NUL (a backslash is rare: one memchr first)
-            data = orjson.dumps(_nul_free(orjson.loads(data)))
-        rows = batch.rows
-        rows += head
-        rows += _LENGTH(len(data))
+            rows += _KEYLESS_HEAD(4, 8, seq, 1, deleted, -1, len(data))
         rows += data
         batch.count += 1
