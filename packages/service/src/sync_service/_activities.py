@@ -150,7 +150,9 @@ class PipelineActivities:
             self.store.start_run,
             request.pipeline_id,
             request.purpose,
-            f"{info.workflow_id}/{info.activity_id}",
+            # activity ids count from 1 again in each run of a workflow (continue-as-new); the run id keeps
+            # their history rows apart
+            f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}",
             info.attempt,
             self.settings.name,
         )
