@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sync_engine import PipelineConfigError
+from sync_engine import CheckpointMismatchError, PipelineConfigError
 from sync_engine._identity import check_identity, default_pipeline_name, pipeline_identity
 
 SOURCE = ["source-stripe"]
@@ -30,6 +30,17 @@ def test_a_mismatch_names_the_keys_that_differ_and_how_to_proceed() -> None:
     assert "--adopt-checkpoint" in str(raised.value) and "'b'" not in str(raised.value)
     check_identity("nightly", stored, current, adopt=True)
     check_identity("nightly", None, current, adopt=False)  # a checkpoint from before identities: adopted
+
+
+def test_adopting_source_changes_only_still_refuses_another_destination() -> None:
+    stored = pipeline_identity(SOURCE, {"start_date": "2024-01-01"}, DESTINATION, {"schema": "a"}, set())
+    source_changed = pipeline_identity(["wrapper", *SOURCE], {"start_date": "2023-01-01"}, DESTINATION,
+                                       {"schema": "a"}, set())  # fmt: skip
+    both_changed = pipeline_identity(SOURCE, {"start_date": "2023-01-01"}, DESTINATION, {"schema": "b"}, set())
+    check_identity("svc", stored, source_changed, adopt="source")
+    with pytest.raises(CheckpointMismatchError, match=r"\(destination\.config\.schema differ\)"):
+        check_identity("svc", stored, both_changed, adopt="source")  # names only what it does not adopt
+    check_identity("svc", stored, both_changed, adopt=True)
 
 
 def test_default_names_differ_per_pipeline_and_selection() -> None:

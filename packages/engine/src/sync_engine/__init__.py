@@ -4,6 +4,7 @@ from ._config import ConnectorSettings, Pipeline, StateSettings, StreamSelection
 from ._engine import Engine, create_state_store
 from ._errors import (
     CheckpointError,
+    CheckpointMismatchError,
     ConnectorCommandError,
     ConnectorFailedError,
     EngineError,
@@ -11,12 +12,14 @@ from ._errors import (
     StateLockedError,
     StateStoreError,
 )
+from ._identity import identity_changes
 from ._result import SyncResult
 from ._spec_cache import SpecCache, default_spec_cache
 from .stores import FileStateStore, MemoryStateStore, PostgresStateStore, StateStore
 
 __all__ = [
     "CheckpointError",
+    "CheckpointMismatchError",
     "ConnectorCommandError",
     "ConnectorFailedError",
     "ConnectorSettings",
@@ -36,6 +39,7 @@ __all__ = [
     "SyncResult",
     "create_state_store",
     "default_spec_cache",
+    "identity_changes",
     "load_pipeline",
     "validate_pipeline",
 ]

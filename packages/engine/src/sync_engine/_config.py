@@ -100,10 +100,11 @@ class Pipeline(_Model):
     command_timeout_s: float = Field(
         default=300.0, gt=0, description="How long spec, check, discover, setup or teardown may take; then killed."
     )
-    adopt_checkpoint: bool = Field(
+    adopt_checkpoint: bool | Literal["source"] = Field(
         default=False,
         description="Resume from the named checkpoint even though it was written by a differently configured "
-        "pipeline (e.g. after changing a setting); the checkpoint then belongs to this one.",
+        "pipeline (e.g. after changing a setting); the checkpoint then belongs to this one. `source`: only when "
+        "the source's command or config differ, never the destination's (what it holds is another place's).",
     )
 
     @field_validator("streams")

@@ -306,10 +306,17 @@ class Engine:
         """
         if self.pipeline.name:
             return self.pipeline.name
+        return self._checkpoint_name(await self.identity())
+
+    async def identity(self) -> PipelineIdentity:
+        """The identity a sync of the pipeline as it stands checks its checkpoint against and stores in it.
+
+        Validates both configs (asking each connector for its spec once), as `sync` does.
+        """
         await self.prefetch_specs()
         source_config = await self._validated_config("source")
         destination_config = await self._validated_config("destination")
-        return self._checkpoint_name(self._identity(source_config, destination_config))
+        return self._identity(source_config, destination_config)
 
     def _checkpoint_name(self, identity: PipelineIdentity) -> str:
         return self.pipeline.name or default_pipeline_name(

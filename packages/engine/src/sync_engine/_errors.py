@@ -3,7 +3,8 @@
 
 EngineError                  global, system_error unless a subclass or the connector says otherwise
 ├── PipelineConfigError      config_error: the pipeline or a connector config is invalid (CLI exit 2)
-│   └── ConnectorCommandError    a connector command cannot be found or started
+│   ├── ConnectorCommandError    a connector command cannot be found or started
+│   └── CheckpointMismatchError  the checkpoint belongs to a differently configured pipeline
 ├── ConnectorFailedError     a connector exited non-zero, reported an error, timed out or broke the wire contract
 ├── CheckpointError          a destination echoed states out of order, skipped one, or invented one
 ├── StateStoreError          a stored checkpoint cannot be read back
@@ -77,6 +78,11 @@ class PipelineConfigError(EngineError):
 
 class ConnectorCommandError(PipelineConfigError):
     """A connector command is empty, missing, or cannot be started."""
+
+
+class CheckpointMismatchError(PipelineConfigError):
+    """The checkpoint was written by a pipeline with other connectors or non-secret configs than this one, and
+    `adopt_checkpoint` does not allow the difference: resuming from it could skip data."""
 
 
 class ConnectorFailedError(EngineError):

@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
 from sync_protocol import PipelineIdentity
 
-from ._errors import PipelineConfigError
+from ._errors import CheckpointMismatchError
 
 _DIGEST_CHARS = 16
 
@@ -90,15 +90,25 @@ def _program(command: Sequence[str]) -> str:
     return chosen.rsplit(".", 1)[0] if chosen.endswith((".py", ".js", ".sh")) else chosen
 
 
-def check_identity(name: str, stored: PipelineIdentity | None, current: PipelineIdentity, adopt: bool) -> None:
-    """Raise `PipelineConfigError` when checkpoint `name` belongs to another pipeline (unless `adopt`)."""
-    if stored is None or adopt or stored.fingerprint == current.fingerprint:
+def identity_changes(stored: PipelineIdentity, current: PipelineIdentity) -> list[str]:
+    """The parts that differ between two identities, sorted (`source.config.start_date`, `destination.command`)."""
+    return sorted(k for k in stored.parts.keys() | current.parts.keys() if stored.parts.get(k) != current.parts.get(k))
+
+
+def check_identity(
+    name: str, stored: PipelineIdentity | None, current: PipelineIdentity, adopt: bool | Literal["source"]
+) -> None:
+    """Raise `CheckpointMismatchError` when checkpoint `name` belongs to another pipeline, unless `adopt` allows
+    the difference: `True` any, `"source"` only in the source's parts (the destination must be the same one)."""
+    if stored is None or adopt is True or stored.fingerprint == current.fingerprint:
         return
-    changed = sorted(
-        k for k in stored.parts.keys() | current.parts.keys() if stored.parts.get(k) != current.parts.get(k)
-    )
+    changed = identity_changes(stored, current)
+    if adopt == "source":
+        if all(k.startswith("source.") for k in changed):
+            return
+        changed = [k for k in changed if not k.startswith("source.")]
     shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
-    raise PipelineConfigError(
+    raise CheckpointMismatchError(
         f"checkpoint {name!r} belongs to a different pipeline ({shown} differ), so resuming from it could skip data. "
         "Give this pipeline its own name (--name or `name:`) or state location; or, if it is the same pipeline with "
         "a changed setting, run once with --adopt-checkpoint"

@@ -19,11 +19,13 @@ from typing import Any, TypeVar
 
 import orjson
 from sync_engine import (
+    CheckpointMismatchError,
     Engine,
     EngineError,
     Pipeline,
     PipelineConfigError,
     PostgresStateStore,
+    StateLockedError,
     StreamSelection,
     SyncResult,
 )
@@ -32,7 +34,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ._inputs import fed_source
-from ._live import live_pipeline
+from ._live import LIVE_SUFFIX, live_pipeline
 from ._models import PipelineRecord
 from ._outcome import (
     CANCELLED,
@@ -46,6 +48,7 @@ from ._outcome import (
     run_status,
 )
 from ._payloads import LIVE, StepOutcome, SyncOutcome, SyncRequest
+from ._start_over import start_over_if_moved
 from ._store import PipelineStore
 
 T = TypeVar("T")
@@ -110,11 +113,13 @@ class PipelineActivities:
     @activity.defn(name="setup_pipeline")
     async def setup_pipeline(self, pipeline_id: str, epoch: int) -> StepOutcome:
         """The destination's idempotent setup for the selected streams, by the engine of the coming `epoch` (so
-        re-deployed connectors are asked for their specs afresh, and a backfill here finds them asked)."""
+        re-deployed connectors are asked for their specs afresh, and a backfill here finds them asked); then the
+        checkpoints start over if they were written for another destination."""
         record = await self._db(self.store.get, pipeline_id)
         engine = self._engine(record, epoch, MAIN)
         outcome = await self._step(lambda on_message: engine.setup(on_message), engine)
         if outcome.status == SUCCEEDED:
+            outcome.started_over = await _start_over(record, engine)
             outcome.live_alongside = await _reads_time_ranges(engine)
         return outcome
 
@@ -150,7 +155,9 @@ class PipelineActivities:
             self.store.start_run,
             request.pipeline_id,
             request.purpose,
-            f"{info.workflow_id}/{info.activity_id}",
+            # activity ids count from 1 again in each run of a workflow (continue-as-new); the run id keeps
+            # their history rows apart
+            f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}",
             info.attempt,
             self.settings.name,
         )
@@ -181,11 +188,21 @@ class PipelineActivities:
             with fed_source(pipeline.source, request.inputs) as source:
                 pipeline.source = source
                 result = await _heartbeating(engine.sync(_heartbeat), self.settings.heartbeat_every_s)
+        except CheckpointMismatchError as exc:  # the destination changed under this run: set up again, then retried
+            return SyncOutcome(SYSTEM_ERROR, reason=engine.redactor.text(str(exc)))
         except PipelineConfigError as exc:
             return SyncOutcome(ERROR, reason=engine.redactor.text(str(exc)))
         except EngineError as exc:
             return outcome_of_failure(exc, engine.redactor.text(str(exc)))
         return outcome_of(result)
+
+
+async def _start_over(record: PipelineRecord, engine: Engine) -> bool:
+    """Supersede the backfill's and the live lane's checkpoints if they were written for another destination."""
+    try:
+        return await start_over_if_moved(engine, [record.checkpoint_key, f"{record.checkpoint_key}{LIVE_SUFFIX}"])
+    except StateLockedError as exc:  # a sync attempt that outlived its heartbeat still runs: retried once it ended
+        raise ApplicationError(engine.redactor.text(str(exc)), type=SYSTEM_ERROR_TYPE) from None
 
 
 async def _reads_time_ranges(engine: Engine) -> bool:

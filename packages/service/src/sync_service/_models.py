@@ -76,8 +76,9 @@ class PipelineRecord(_Model):
             state=StateSettings(store="postgres", url=state_url, db_schema=state_schema),
             time_limit_s=self.chunk_s,
             # the checkpoint is this pipeline's by its name; its source command changes per run (the webhook
-            # feeder wraps it) and its config with the user's updates, so the engine's identity check would refuse
-            adopt_checkpoint=True,
+            # feeder wraps it) and its config with the user's updates, which the checkpoint may follow; another
+            # destination never resumes from it (setup starts it over, see `_start_over`)
+            adopt_checkpoint="source",
         )
 
     def public(self) -> dict[str, Any]:

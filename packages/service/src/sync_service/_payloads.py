@@ -45,7 +45,8 @@ class PipelineParams:
     """Setup ran at least once, so there may be something to tear down."""
     backfilled: bool = False
     backfills: int = 0
-    """Backfill children that completed; the first is `backfill`, later ones `reconcile`."""
+    """Backfill children that completed into the current destination; the first is `backfill`, later ones
+    `reconcile` (a move to another destination starts the count again)."""
     setups: int = 0
     """Setups begun: syncs name this epoch, so every worker asks re-deployed connectors for their specs again."""
     live_alongside: bool = False
@@ -129,3 +130,6 @@ class StepOutcome:
     reason: str | None = None
     live_alongside: bool = False
     """Setup only: the source has the `time_range` capability (see `PipelineParams.live_alongside`)."""
+    started_over: bool = False
+    """Setup only: the destination is another one than the checkpoints were written for, so they were superseded
+    by empty ones and the next backfill reads everything."""

@@ -148,8 +148,9 @@ class PipelineWorkflow:
         self._again()
 
     def _again(self) -> None:
-        """Retry what parked the pipeline; a running backfill stops and a reconcile backfill follows setup (it
-        reads only what the checkpoint lacks, e.g. a stream the change added)."""
+        """Retry what parked the pipeline; a running backfill and live sync stop, and a reconcile backfill follows
+        setup (it reads only what the checkpoint lacks, e.g. a stream the change added). Setup runs once they
+        stopped: when the destination changed, it starts the checkpoints over and a full backfill follows."""
         self.recover = True
         self.p.set_up = False
         self.p.backfilled = False
@@ -236,6 +237,8 @@ class PipelineWorkflow:
         if outcome.status == "succeeded":
             self.p.set_up = True
             self.p.live_alongside = outcome.live_alongside
+            if outcome.started_over:
+                self.p.backfills = 0  # a new destination: the backfill that follows reads everything
         else:
             self.p.parked_reason = f"setup failed: {outcome.reason}"
 
@@ -313,13 +316,14 @@ class PipelineWorkflow:
             result_type=SyncOutcome,
             **_sync_options(self.p.timing),
         )
-        await workflow.wait_condition(lambda: handle.done() or self.p.desired_status != ACTIVE)
+        # new settings stop it too: setup must follow it, and it may target the destination they replaced
+        await workflow.wait_condition(lambda: handle.done() or self.p.desired_status != ACTIVE or not self.p.set_up)
         if not handle.done():
             handle.cancel()
         try:
             outcome: SyncOutcome = await handle
         except asyncio.CancelledError:
-            return []  # paused or deleted mid-run: the batch stays queued
+            return []  # paused, deleted or set up again mid-run: the batch stays queued
         except ActivityError as exc:
             self.p.parked_reason = self.p.parked_reason or f"live sync failed: {_cause(exc)}"
             return []
