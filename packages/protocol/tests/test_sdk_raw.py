@@ -102,6 +102,14 @@ def test_bad_records_fail_with_the_problem_named(line: bytes, problem: str) -> N
     assert "line 1" in error["message"] and problem in error["message"]
 
 
+def test_what_came_before_a_bad_line_in_the_same_read_arrives_first() -> None:
+    good = b'{"type":"record","record":{"stream":"s","data":{"id":1},"emitted_at":"2024-01-01T00:00:00Z"}}\n'
+    state = b'{"type":"source_state","source_state":{"stream":"s","data":1}}\n'
+    code, out = write(good + state + b'{"type":"record","record":{"stream":"s"}}\n')  # one read of stdin
+    assert code == 1 and "line 3" in out[-1]["error"]["message"]
+    assert [type(m) for m in RawSink.seen] == [RawRecord, SourceStateMessage]
+
+
 @pytest.mark.parametrize(
     "line",
     [

@@ -187,18 +187,22 @@ def _stdin_raw_batches(stdin: IO[bytes], writer: MessageWriter) -> Iterator[list
     for lines in iter_line_chunks(stdin):
         batch: list[Message | RawRecord] = []
         add = batch.append
-        for number, line in lines:
-            fast = decode_raw_record(line) if line.startswith(b'{"type":"record"') else None
-            if fast is not None:
-                add(fast)
-                continue
-            message = decode_message(line, number)
-            if isinstance(message, UnknownMessage):
-                writer.write_line(line + b"\n")
-            elif isinstance(message, RecordMessage):
-                add(RawRecord.from_message(message))
-            else:
-                add(message)
+        try:
+            for number, line in lines:
+                fast = decode_raw_record(line) if line.startswith(b'{"type":"record"') else None
+                if fast is not None:
+                    add(fast)
+                    continue
+                message = decode_message(line, number)
+                if isinstance(message, UnknownMessage):
+                    writer.write_line(line + b"\n")
+                elif isinstance(message, RecordMessage):
+                    add(RawRecord.from_message(message))
+                else:
+                    add(message)
+        except Exception:
+            yield batch  # what came before a bad line is handed over first, as line by line
+            raise
         yield batch
 
 
