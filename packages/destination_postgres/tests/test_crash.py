@@ -7,7 +7,6 @@ import signal
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,24 +15,12 @@ from psycopg import sql
 from sync_protocol import encode_message
 from sync_protocol.sdk import record, stream_state
 
-from .conftest import COMMAND
+from .conftest import ONE_STREAM_CATALOG, write_argv
 
 
 def test_kill_between_copy_and_commit(config: dict[str, Any], pg_schema: str, postgres_url: str) -> None:
-    catalog = {
-        "streams": [
-            {
-                "name": "s",
-                "json_schema": {"type": "object", "properties": {"id": {"type": "integer"}}},
-                "primary_key": [["id"]],
-                "destination_sync_mode": "append_dedup",
-            }
-        ]
-    }
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "config.json").write_bytes(orjson.dumps(config))
-        (Path(tmp) / "catalog.json").write_bytes(orjson.dumps(catalog))
-        argv = [*COMMAND, "write", "--config", f"{tmp}/config.json", "--catalog", f"{tmp}/catalog.json"]
+        argv = write_argv(tmp, config, ONE_STREAM_CATALOG)
         with subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         ) as process:

@@ -9,33 +9,19 @@ import select
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import orjson
 from sync_protocol import encode_message
 from sync_protocol.sdk import record, stream_state
 
-from .conftest import COMMAND
-
-CATALOG = {
-    "streams": [
-        {
-            "name": "s",
-            "json_schema": {"type": "object", "properties": {"id": {"type": "integer"}}},
-            "primary_key": [["id"]],
-            "destination_sync_mode": "append_dedup",
-        }
-    ]
-}
+from .conftest import ONE_STREAM_CATALOG, write_argv
 
 
 def test_the_first_checkpoint_is_echoed_before_its_batch_fills(config: dict[str, Any]) -> None:
     settings = config | {"batch_size": 1_000, "max_state_delay_s": 600}  # neither fills nor times out here
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "config.json").write_bytes(orjson.dumps(settings))
-        (Path(tmp) / "catalog.json").write_bytes(orjson.dumps(CATALOG))
-        argv = [*COMMAND, "write", "--config", f"{tmp}/config.json", "--catalog", f"{tmp}/catalog.json"]
+        argv = write_argv(tmp, settings, ONE_STREAM_CATALOG)
         with subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         ) as process:
